@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "dist-train",
+    products: [
+        .executable(name: "dist-train", targets: ["dist-train"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C boundaries: system libraries found with pkg-config.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        // Buffers, GEMM, layers, models: the BLAS core.
+        .target(name: "NeuralCore", dependencies: ["CBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // Energies, DER, AAE mask, attacks.
+        .target(name: "Adversarial", dependencies: ["NeuralCore"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // Communicator protocol with MPI and single-process implementations.
+        .target(name: "Distributed", dependencies: ["CMPI"]),
+        // Data, sharding, optimizer, schedules, trainer loop, checkpoints, metrics.
+        .target(name: "Training",
+                dependencies: ["NeuralCore", "Adversarial", "Distributed", "CZlib"]),
+        .executableTarget(name: "dist-train", dependencies: [
+            "Training", "NeuralCore", "Adversarial", "Distributed",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .target(name: "TestSupport", dependencies: ["NeuralCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "NeuralCoreTests", dependencies: ["NeuralCore", "TestSupport"]),
+        .testTarget(name: "AdversarialTests", dependencies: ["Adversarial", "NeuralCore", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Adversarial", "NeuralCore", "Distributed", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"]),
+    ]
+)

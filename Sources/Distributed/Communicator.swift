@@ -1,0 +1,74 @@
+/// Collective operations the trainer needs, called in the same order on every rank.
+///
+/// Two implementations: `MPICommunicator` (Open MPI, one process per rank) and
+/// `LocalCommunicator` (a plain single process, where every collective is the identity).
+public protocol Communicator: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+    /// Element-wise sum over ranks, in place.
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
+    func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
+    /// Copies `buffer` of rank `root` into `buffer` of every rank.
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
+    /// Concatenates every rank's bytes, in rank order, on `root`; other ranks get nil.
+    func gather(_ bytes: [UInt8], root: Int) throws -> [UInt8]?
+    func barrier() throws
+    /// Ends every rank of the job (MPI_Abort); the local version exits the process.
+    func abort(code: Int32) -> Never
+}
+
+public struct CommunicatorError: Error, CustomStringConvertible {
+    public let operation: String
+    public let code: Int32
+    public let message: String
+    public var description: String { "MPI \(operation) failed (code \(code)): \(message)" }
+}
+
+extension Communicator {
+    public var isRoot: Bool { rank == 0 }
+
+    public func allreduceSum(_ values: inout [Double]) throws {
+        var copy = values
+        try copy.withUnsafeMutableBufferPointer { (b) in try allreduceSum(b) }
+        values = copy
+    }
+    public func allreduceSum(_ values: inout [Int64]) throws {
+        var copy = values
+        try copy.withUnsafeMutableBufferPointer { (b) in try allreduceSum(b) }
+        values = copy
+    }
+    public func broadcast(_ values: inout [Float], root: Int) throws {
+        var copy = values
+        try copy.withUnsafeMutableBytes { (b) in try broadcast(b, root: root) }
+        values = copy
+    }
+    /// Broadcasts a byte string of any length from `root` (length first, then bytes).
+    public func broadcast(bytes: [UInt8], root: Int) throws -> [UInt8] {
+        var count = [Int64(bytes.count)]
+        try count.withUnsafeMutableBytes { (b) in try broadcast(b, root: root) }
+        var out = rank == root ? bytes : [UInt8](repeating: 0, count: Int(count[0]))
+        try out.withUnsafeMutableBytes { (b) in try broadcast(b, root: root) }
+        return out
+    }
+}
+
+/// The single-process communicator: rank 0 of 1.
+public final class LocalCommunicator: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
+    public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
+    public func gather(_ bytes: [UInt8], root: Int) throws -> [UInt8]? { bytes }
+    public func barrier() throws {}
+    public func abort(code: Int32) -> Never { exit(code) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
