@@ -26,11 +26,13 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Communicator protocol with MPI and single-process implementations.
         .target(name: "Distributed", dependencies: ["CMPI"]),
+        // File formats: IDX and CIFAR-10 readers, checkpoints, atomic writes.
+        .target(name: "DataIO", dependencies: ["CZlib"]),
         // Data, sharding, optimizer, schedules, trainer loop, checkpoints, metrics.
         .target(name: "Training",
-                dependencies: ["NeuralCore", "Adversarial", "Distributed", "CZlib"]),
+                dependencies: ["NeuralCore", "Adversarial", "Distributed", "DataIO"]),
         .executableTarget(name: "dist-train", dependencies: [
-            "Training", "NeuralCore", "Adversarial", "Distributed",
+            "Training", "NeuralCore", "Adversarial", "Distributed", "DataIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -38,6 +40,7 @@ let package = Package(
         .testTarget(name: "NeuralCoreTests", dependencies: ["NeuralCore", "TestSupport"]),
         .testTarget(name: "AdversarialTests", dependencies: ["Adversarial", "NeuralCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adversarial", "NeuralCore", "Distributed", "TestSupport"]),
+        .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"]),
     ]
 )
