@@ -1,0 +1,40 @@
+/// Flattens each sample to a vector in PyTorch's (C, H, W) order, as `nn.Flatten()` does
+/// on NCHW tensors. From an `hwc` input this is a per-sample transpose.
+public final class Flatten: Layer {
+    public let inputShape: Shape
+    public let inputLayout: Layout
+    public var name: String { "Flatten" }
+    public var outputShape: Shape { Shape(inputShape.count, 1, 1) }
+    public var outputLayout: Layout { .chw }
+
+    public init(shape: Shape, layout: Layout) {
+        inputShape = shape
+        inputLayout = layout
+    }
+
+    private var isCopy: Bool {
+        inputLayout == .chw || inputShape.channels == 1 || inputShape.height * inputShape.width == 1
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
+        let n = inputShape.count
+        if isCopy { y.update(from: x, count: batch * n); return }
+        let c = inputShape.channels, hw = inputShape.height * inputShape.width
+        for s in 0..<batch {
+            let xs = x + s * n, ys = y + s * n
+            for p in 0..<hw { for ch in 0..<c { ys[ch * hw + p] = xs[p * c + ch] } }
+        }
+    }
+
+    public func backward(x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                         dx: UnsafeMutablePointer<Float>?, batch: Int, parameterGradients: Bool) {
+        guard let dx else { return }
+        let n = inputShape.count
+        if isCopy { dx.update(from: dy, count: batch * n); return }
+        let c = inputShape.channels, hw = inputShape.height * inputShape.width
+        for s in 0..<batch {
+            let dxs = dx + s * n, dys = dy + s * n
+            for p in 0..<hw { for ch in 0..<c { dxs[p * c + ch] = dys[ch * hw + p] } }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+/// One layer of a sequential network: a `forward`/`backward` pair over a batch.
+///
+/// Parameters and their gradients live in the network's two flat buffers; `bind`
+/// hands each layer its slice. Forward caches what backward needs (in the layer's own
+/// workspaces, sized by `reserve`). Backward *accumulates* parameter gradients (`+=`)
+/// when `parameterGradients` is true, and *overwrites* `dx` when it is non-nil.
+public protocol Layer: AnyObject {
+    var name: String { get }
+    var inputShape: Shape { get }
+    var outputShape: Shape { get }
+    var inputLayout: Layout { get }
+    var outputLayout: Layout { get }
+    /// Number of parameters; the layer's slice is laid out as PyTorch's tensors in order
+    /// (weight then bias), each in PyTorch's memory layout.
+    var parameterCount: Int { get }
+    /// PyTorch-style tensor shapes of the layer's parameters, in slice order.
+    var parameterShapes: [(suffix: String, shape: [Int])] { get }
+    /// Fan-in used by PyTorch's default initialisation (0 for parameter-free layers).
+    var fanIn: Int { get }
+
+    func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>)
+    /// Sizes workspaces for batches of up to `batch` samples.
+    func reserve(batch: Int)
+    /// x: (batch, inputShape) → y: (batch, outputShape).
+    func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int)
+    /// Given dL/dy, accumulates dL/dθ (if asked) and writes dL/dx (if `dx` is non-nil).
+    func backward(x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                  dx: UnsafeMutablePointer<Float>?, batch: Int, parameterGradients: Bool)
+}
+
+extension Layer {
+    public var parameterCount: Int { 0 }
+    public var parameterShapes: [(suffix: String, shape: [Int])] { [] }
+    public var fanIn: Int { 0 }
+    public var outputLayout: Layout { inputLayout }
+    public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {}
+    public func reserve(batch: Int) {}
+}

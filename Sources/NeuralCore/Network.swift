@@ -1,0 +1,116 @@
+/// A sequential network whose parameters and gradients each live in one flat buffer
+/// (so one allreduce moves all gradients), with activations allocated once per batch
+/// capacity and reused.
+///
+/// Layers are listed exactly as in the equivalent PyTorch `nn.Sequential`, so the
+/// parameter names are PyTorch's state_dict keys (`"1.weight"`, `"1.bias"`, …).
+public final class Network {
+    public let layers: [any Layer]
+    public let inputShape: Shape
+    public let classes: Int
+    public let parameterCount: Int
+    public let parameters: FloatBuffer
+    /// `parameterCount` gradients followed by `tailSlots` spare floats, so a trainer can
+    /// carry per-step scalars (loss, flags) in the same allreduce as the gradients.
+    public let gradients: FloatBuffer
+    public static let tailSlots = 4
+    /// Offset of each layer's slice in `parameters`.
+    public let parameterOffsets: [Int]
+
+    private var activations: [FloatBuffer] = []
+    private var gradientA = FloatBuffer(count: 0)
+    private var gradientB = FloatBuffer(count: 0)
+    public private(set) var capacity = 0
+    private var input: UnsafePointer<Float>?
+    private var batch = 0
+
+    public init(layers: [any Layer]) {
+        precondition(!layers.isEmpty)
+        for (a, b) in zip(layers, layers.dropFirst()) {
+            precondition(a.outputShape == b.inputShape && a.outputLayout == b.inputLayout,
+                         "\(a.name) → \(b.name): shape \(a.outputShape) does not match \(b.inputShape)")
+        }
+        self.layers = layers
+        inputShape = layers[0].inputShape
+        classes = layers.last!.outputShape.count
+        var offsets: [Int] = [], total = 0
+        for l in layers { offsets.append(total); total += l.parameterCount }
+        parameterOffsets = offsets
+        parameterCount = total
+        parameters = FloatBuffer(count: total)
+        gradients = FloatBuffer(count: total + Network.tailSlots)
+        for (l, o) in zip(layers, offsets) {
+            l.bind(parameters: parameters.pointer + o, gradients: gradients.pointer + o)
+        }
+    }
+
+    /// Named parameter tensors in PyTorch's state_dict order and layout.
+    public var namedParameters: [(name: String, shape: [Int], offset: Int)] {
+        var out: [(String, [Int], Int)] = []
+        for (i, l) in layers.enumerated() {
+            var o = parameterOffsets[i]
+            for (suffix, shape) in l.parameterShapes {
+                out.append(("\(i).\(suffix)", shape, o))
+                o += shape.reduce(1, *)
+            }
+        }
+        return out
+    }
+
+    /// PyTorch's default initialisation: weights and biases ~ U(−1/√fan_in, 1/√fan_in).
+    public func initialize(seed: UInt64) {
+        for (i, l) in layers.enumerated() where l.parameterCount > 0 {
+            var rng = KeyedRandom(seed: seed, keys: 0x1417, UInt64(i))
+            let bound = 1 / Float(l.fanIn).squareRoot()
+            let p = parameters.pointer + parameterOffsets[i]
+            for j in 0..<l.parameterCount { p[j] = rng.uniform(bound) }
+        }
+    }
+
+    /// Sizes every workspace for batches of up to `batch` samples; only grows.
+    public func reserve(batch: Int) {
+        guard batch > capacity else { return }
+        activations = layers.map { FloatBuffer(count: batch * $0.outputShape.count) }
+        let widest = layers.map { max($0.inputShape.count, $0.outputShape.count) }.max()!
+        gradientA = FloatBuffer(count: batch * widest)
+        gradientB = FloatBuffer(count: batch * widest)
+        for l in layers { l.reserve(batch: batch) }
+        capacity = batch
+    }
+
+    /// x: (batch, inputShape) in NCHW → logits (batch, classes), valid until the next forward.
+    /// `x` must stay valid until `backward` has run.
+    @discardableResult
+    public func forward(_ x: UnsafePointer<Float>, batch: Int) -> UnsafeMutablePointer<Float> {
+        reserve(batch: batch)
+        input = x
+        self.batch = batch
+        var cur = x
+        for (l, out) in zip(layers, activations) {
+            l.forward(cur, out.pointer, batch: batch)
+            cur = UnsafePointer(out.pointer)
+        }
+        return activations.last!.pointer
+    }
+
+    public var logits: UnsafeMutablePointer<Float> { activations.last!.pointer }
+
+    /// Back-propagates dL/dlogits of the last forward. Accumulates into `gradients` when
+    /// `parameterGradients`; writes dL/dx into `inputGradient` when given.
+    public func backward(_ dLogits: UnsafePointer<Float>, parameterGradients: Bool,
+                         inputGradient: UnsafeMutablePointer<Float>? = nil) {
+        guard let input else { preconditionFailure("backward before forward") }
+        var dy = dLogits
+        var useA = true
+        for i in stride(from: layers.count - 1, through: 0, by: -1) {
+            let x = i == 0 ? input : UnsafePointer(activations[i - 1].pointer)
+            let dx: UnsafeMutablePointer<Float>? = i == 0 ? inputGradient : (useA ? gradientA.pointer : gradientB.pointer)
+            layers[i].backward(x: x, y: activations[i].pointer, dy: dy, dx: dx, batch: batch,
+                               parameterGradients: parameterGradients)
+            if let dx { dy = UnsafePointer(dx) }
+            useA.toggle()
+        }
+    }
+
+    public func zeroGradients() { gradients.zero() }
+}

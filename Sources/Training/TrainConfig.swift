@@ -1,0 +1,55 @@
+import Adversarial
+import DataIO
+import NeuralCore
+
+/// Where the AAE test takes its reference loss.
+public enum AAEReference: String, CaseIterable, Sendable, Codable {
+    /// CE at the attack's starting point: the random start for FGSM-RS and PGD, x for FGSM.
+    case start
+    /// CE at the clean sample x.
+    case clean
+}
+
+/// Every resolved option of a training run. Written to `config.json` and into each
+/// checkpoint; a resumed run checks that the options that shape the trajectory agree.
+public struct TrainConfig: Codable, Sendable, Equatable {
+    public var dataset: DatasetKind = .fashionMNIST
+    public var dataDirectory = "/usr/share/datasets/fashion-mnist"
+    public var model: ModelKind = .cnnSmall
+    public var epochs = 10
+    /// Global batch size, split across ranks.
+    public var batchSize = 128
+    public var learningRate: Float = 0.05
+    public var schedule: LearningRateSchedule = .cyclic
+    public var momentum: Float = 0.9
+    public var weightDecay: Float = 5e-4
+    public var attack = AttackSettings(kind: .fgsmRS, epsilon: 0.1)
+    public var der: DERMode = .aae
+    public var beta: Float = 1
+    public var gamma: Float = 0
+    public var aaeReference: AAEReference = .start
+    public var seed: UInt64 = 0
+    /// Use only the first N training samples (0: all).
+    public var trainSamples = 0
+    /// Evaluate on the first N test samples (0: all).
+    public var evalSamples = 1000
+    public var evalPGDSteps = 10
+    public var evalEvery = 1
+    public var checkpointEvery = 1
+    public var keepCheckpoints = 3
+    public var logEvery = 0
+    public var outputDirectory = ""
+
+    public init() {}
+
+    /// The fields a resumed run must share with its checkpoint.
+    public func resumeMismatch(with other: TrainConfig) -> String? {
+        if other.model != model { return "model \(other.model.rawValue) ≠ \(model.rawValue)" }
+        if other.dataset != dataset { return "dataset \(other.dataset.rawValue) ≠ \(dataset.rawValue)" }
+        if other.batchSize != batchSize { return "global batch size \(other.batchSize) ≠ \(batchSize)" }
+        if other.trainSamples != trainSamples { return "train samples \(other.trainSamples) ≠ \(trainSamples)" }
+        return nil
+    }
+}
+
+extension DatasetKind: Codable {}

@@ -1,0 +1,195 @@
+import Adversarial
+import DataIO
+import Distributed
+import Foundation
+import NeuralCore
+
+public enum TrainingError: Error, CustomStringConvertible {
+    case nonFinite(quantity: String, step: Int, epoch: Int)
+    case resumeMismatch(checkpoint: String, reason: String)
+    case shapeMismatch(String)
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .nonFinite(let q, let step, let epoch):
+            return "non-finite \(q) at global step \(step) (epoch \(epoch + 1)); stopped before the update, checkpoints written earlier are intact"
+        case .resumeMismatch(let path, let reason):
+            return "cannot resume from \(path): \(reason)"
+        case .shapeMismatch(let s): return s
+        case .io(let s): return s
+        }
+    }
+}
+
+/// The data-parallel training loop. Every rank runs the same code on its shard of each
+/// global batch; gradients (with the loss in the buffer's tail) are summed with one
+/// allreduce, so every rank applies the same SGD update. Rank 0 alone writes files.
+public final class Trainer {
+    public let config: TrainConfig
+    public let comm: any Communicator
+    public let train: Dataset
+    public let test: Dataset
+    public let network: Network
+    public let step: TrainStep
+    public let optimizer: SGD
+    public let evaluator: Evaluator
+    public let sharding: Sharding
+    public let files: RunFiles
+    public var log: (String) -> Void = { print($0) }
+    public var warn: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+
+    public private(set) var epoch = 0
+    public private(set) var stepInEpoch = 0
+    public private(set) var globalStep = 0
+    private var metricsLines: [String] = []
+
+    public init(config: TrainConfig, comm: any Communicator, train: Dataset, test: Dataset) throws {
+        self.config = config
+        self.comm = comm
+        self.train = config.trainSamples > 0 ? train.prefix(config.trainSamples) : train
+        self.test = config.evalSamples > 0 ? test.prefix(config.evalSamples) : test
+        let shape = Shape(train.channels, train.height, train.width)
+        network = config.model.build(input: shape, classes: train.classes)
+        if shape.height < 4 || shape.width < 4 {
+            throw TrainingError.shapeMismatch("images of \(shape) are too small for \(config.model.rawValue)")
+        }
+        step = TrainStep(network: network, attack: config.attack, der: config.der, beta: config.beta,
+                         gamma: config.gamma, aaeReference: config.aaeReference, seed: config.seed)
+        optimizer = SGD(parameterCount: network.parameterCount, momentum: config.momentum,
+                        weightDecay: config.weightDecay)
+        evaluator = Evaluator(network: network, epsilon: config.attack.epsilon, pgdSteps: config.evalPGDSteps,
+                              seed: config.seed)
+        sharding = Sharding(sampleCount: self.train.count, batchSize: config.batchSize,
+                            rank: comm.rank, ranks: comm.size)
+        files = RunFiles(directory: config.outputDirectory)
+    }
+
+    /// Initial parameters: seeded PyTorch-style initialisation on rank 0, broadcast to all.
+    public func initialize() throws {
+        network.initialize(seed: config.seed)
+        try comm.broadcast(UnsafeMutableRawBufferPointer(start: network.parameters.pointer,
+                                                         count: network.parameterCount * 4), root: 0)
+        optimizer.velocity.zero()
+        epoch = 0; stepInEpoch = 0; globalStep = 0
+    }
+
+    /// Restores parameters, momentum and position from a checkpoint (the same on every rank).
+    public func restore(_ ckpt: Checkpoint, path: String) throws {
+        guard let saved = try? JSONDecoder().decode(TrainConfig.self, from: Data(ckpt.configJSON.utf8)) else {
+            throw TrainingError.resumeMismatch(checkpoint: path, reason: "its configuration does not decode")
+        }
+        if let reason = config.resumeMismatch(with: saved) {
+            throw TrainingError.resumeMismatch(checkpoint: path, reason: reason)
+        }
+        guard ckpt.parameters.count == network.parameterCount, ckpt.momentum.count == network.parameterCount else {
+            throw TrainingError.resumeMismatch(checkpoint: path,
+                reason: "it holds \(ckpt.parameters.count) parameters, the model has \(network.parameterCount)")
+        }
+        _ = network.parameters.buffer.update(fromContentsOf: ckpt.parameters)
+        _ = optimizer.velocity.buffer.update(fromContentsOf: ckpt.momentum)
+        epoch = ckpt.epoch; stepInEpoch = ckpt.stepInEpoch; globalStep = ckpt.globalStep
+    }
+
+    public func checkpoint() throws -> Checkpoint {
+        let json = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+        return Checkpoint(configJSON: json, epoch: epoch, stepInEpoch: stepInEpoch, globalStep: globalStep,
+                          parameters: network.parameters.array.prefix(network.parameterCount).map { $0 },
+                          momentum: optimizer.velocity.array,
+                          extra: ["model": config.model.rawValue, "dataset": config.dataset.rawValue,
+                                  "ranks": String(comm.size)])
+    }
+
+    /// Runs the remaining epochs. Returns the last evaluation, if any.
+    @discardableResult
+    public func run() throws -> Evaluator.Result? {
+        if comm.isRoot {
+            try files.create()
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(String(decoding: try enc.encode(config), as: UTF8.self) + "\n", to: files.configPath)
+            metricsLines = files.metricsLines(before: epoch + (stepInEpoch > 0 ? 1 : 0))
+        }
+        var last: Evaluator.Result?
+        let steps = sharding.stepsPerEpoch
+        let p = network.parameterCount
+        let grads = network.gradients
+        var progress = Progress(stepsPerEpoch: steps, every: config.logEvery, launchedByMPI: Communicators.launchedByMPI)
+        while epoch < config.epochs {
+            let started = Date()
+            let perm = sharding.permutation(seed: config.seed, epoch: epoch)
+            var stats = EpochStatistics()
+            var seen = 0
+            while stepInEpoch < steps {
+                let range = sharding.localRange(step: stepInEpoch)
+                let global = sharding.globalRange(step: stepInEpoch).count
+                step.load(train, indices: perm[range])
+                let loss = step.computeGradients(globalBatch: global, epoch: epoch)
+                grads.pointer[p] = Float(loss)
+                try comm.allreduceSum(grads.buffer)
+                let globalLoss = grads.pointer[p] / Float(global)
+                guard globalLoss.isFinite else {
+                    throw TrainingError.nonFinite(quantity: "loss", step: globalStep, epoch: epoch)
+                }
+                let t = Double(epoch) + Double(stepInEpoch + 1) / Double(steps)
+                let lr = config.schedule.rate(peak: config.learningRate, epoch: t, epochs: config.epochs)
+                optimizer.step(parameters: network.parameters.pointer, gradients: grads.pointer, learningRate: lr)
+                stats.accumulate(step.objective, labels: step.labels, loss: loss)
+                stepInEpoch += 1; globalStep += 1; seen += global
+                if comm.isRoot {
+                    let elapsed = Date().timeIntervalSince(started)
+                    let rate = Double(seen) / max(elapsed, 1e-9)
+                    let aaeRate = stats[.aae] / max(stats[.count], 1)
+                    progress.update(step: stepInEpoch, String(format:
+                        "epoch %d/%d  step %d/%d  %.0f samples/s  ETA %@  loss %.4f  AAE %.1f%% (rank 0)  lr %.4g",
+                        epoch + 1, config.epochs, stepInEpoch, steps, rate,
+                        formatDuration(Double(train.count - seen) / rate), globalLoss, 100 * aaeRate, lr))
+                }
+            }
+            try stats.reduce(comm)
+            let seconds = Date().timeIntervalSince(started)
+            let isLast = epoch + 1 == config.epochs
+            var eval: Evaluator.Result?
+            if config.evalEvery > 0 && ((epoch + 1) % config.evalEvery == 0 || isLast) && test.count > 0 {
+                eval = try evaluator.evaluate(test, comm: comm)
+                last = eval
+            }
+            let lr = config.schedule.rate(peak: config.learningRate, epoch: Double(epoch + 1), epochs: config.epochs)
+            epoch += 1; stepInEpoch = 0
+            if comm.isRoot {
+                progress.finishLine()
+                try report(epoch: epoch, stats: stats, eval: eval, seconds: seconds, lr: lr)
+                if config.checkpointEvery > 0 && (epoch % config.checkpointEvery == 0 || isLast) {
+                    try checkpoint().write(to: files.checkpointPath(globalStep: globalStep))
+                    files.prune(keep: config.keepCheckpoints)
+                }
+            }
+        }
+        return last
+    }
+
+    private func report(epoch: Int, stats: EpochStatistics, eval: Evaluator.Result?, seconds: Double, lr: Float) throws {
+        var line: [(String, JSONValue)] = [
+            ("epoch", .integer(epoch)), ("step", .integer(globalStep)), ("lr", .number(Double(lr))),
+            ("seconds", .number(seconds)), ("samples_per_s", .number(stats[.count] / max(seconds, 1e-9))),
+            ("ranks", .integer(comm.size)),
+            ("train", .object(stats.summary.map { ($0.0, .number($0.1)) })),
+        ]
+        var text = String(format: "epoch %d/%d  %.1fs  loss %.4f  train clean %.2f%% adv %.2f%%  AAE %d (%.2f%%)  |ΔE| %.3f",
+                          epoch, config.epochs, seconds, stats[.loss] / max(stats[.count], 1),
+                          100 * stats[.correctClean] / max(stats[.count], 1), 100 * stats[.correctAdv] / max(stats[.count], 1),
+                          Int(stats[.aae]), 100 * stats[.aae] / max(stats[.count], 1), stats[.deltaNorm] / max(stats[.count], 1))
+        if let e = eval {
+            line.append(("test", .object([
+                ("samples", .integer(e.samples)), ("clean_acc", .number(e.accuracy(e.clean))),
+                ("fgsm_acc", .number(e.accuracy(e.fgsm))), ("pgd_acc", .number(e.accuracy(e.pgd))),
+                ("pgd_steps", .integer(config.evalPGDSteps)), ("eps", .number(Double(config.attack.epsilon))),
+            ])))
+            text += String(format: "  | test clean %.2f%% FGSM %.2f%% PGD-%d %.2f%%", 100 * e.accuracy(e.clean),
+                           100 * e.accuracy(e.fgsm), config.evalPGDSteps, 100 * e.accuracy(e.pgd))
+        }
+        log(text)
+        metricsLines.append(JSONValue.object(line).text)
+        try AtomicFile.write(metricsLines.joined(separator: "\n") + "\n", to: files.metricsPath)
+    }
+}

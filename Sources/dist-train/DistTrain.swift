@@ -1,0 +1,20 @@
+import ArgumentParser
+
+@main
+struct DistTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dist-train",
+        abstract: "Distributed adversarial training (FGSM / PGD) with Delta Energy Regularisation.",
+        discussion: """
+            Run as a plain process, or under `mpirun -np N` / `srun --mpi=pmix`: every rank takes its \
+            shard of each global batch and gradients are summed across ranks, so results do not depend \
+            on the number of ranks. See docs/usage.md and docs/maths.md.
+            """,
+        version: DistTrainVersion.string,
+        subcommands: [TrainCommand.self, BenchCommand.self],
+        defaultSubcommand: TrainCommand.self)
+}
+
+enum DistTrainVersion {
+    static let string = "0.1.0"
+}

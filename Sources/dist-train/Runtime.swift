@@ -1,0 +1,34 @@
+import Distributed
+import Foundation
+import NeuralCore
+
+/// Process-level set-up shared by the subcommands: the communicator, BLAS threads, and
+/// error reporting that ends every rank (a failing rank must not leave others hanging).
+enum Runtime {
+    /// OpenBLAS threads per rank: the explicit option, else $OPENBLAS_NUM_THREADS, else
+    /// cores divided by the ranks on this node (at least 1).
+    static func configureThreads(_ requested: Int?, localRanks: Int) -> Int {
+        let env = ProcessInfo.processInfo.environment
+        let n: Int
+        if let requested { n = requested }
+        else if let s = env["OPENBLAS_NUM_THREADS"], let v = Int(s), v > 0 { n = v }
+        else { n = max(1, ProcessInfo.processInfo.activeProcessorCount / max(localRanks, 1)) }
+        BLASThreads.set(n)
+        return n
+    }
+
+    static var localRanks: Int {
+        let env = ProcessInfo.processInfo.environment
+        for key in ["OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"] {
+            if let s = env[key], let v = Int(s.split(separator: "(").first ?? ""), v > 0 { return v }
+        }
+        return 1
+    }
+
+    static func fail(_ message: String, comm: (any Communicator)?, code: Int32 = 1) -> Never {
+        let prefix = (comm?.size ?? 1) > 1 ? "dist-train (rank \(comm!.rank)): error: " : "dist-train: error: "
+        FileHandle.standardError.write(Data((prefix + message + "\n").utf8))
+        if let comm, comm.size > 1 { comm.abort(code: code) }
+        exit(code)
+    }
+}
