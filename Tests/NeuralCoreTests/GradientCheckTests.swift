@@ -1,0 +1,96 @@
+import NeuralCore
+import TestSupport
+import XCTest
+
+/// Finite-difference checks of every layer and model: loss L = Σ r ⊙ output for a fixed
+/// random r, so dL/doutput = r; parameter and input gradients from `backward` must match
+/// central differences.
+final class GradientCheckTests: XCTestCase {
+    func check(_ net: Network, batch: Int, inputLow: Float = 0, inputHigh: Float = 1, seed: UInt64,
+               h: Float = 1e-3, relative: Double = 1e-2, absolute: Double = 1e-3,
+               file: StaticString = #filePath, line: UInt = #line) {
+        // PyTorch-scale weights keep activations O(1), so ±h rarely crosses a ReLU or max kink.
+        net.initialize(seed: seed)
+        let d = net.inputShape.count
+        var x = randomFloats(batch * d, seed: seed + 1, low: inputLow, high: inputHigh)
+        let outCount = batch * net.classes
+        let r = randomFloats(outCount, seed: seed + 2)
+        func loss(_ xp: UnsafePointer<Float>) -> Double {
+            let y = net.forward(xp, batch: batch)
+            var s = 0.0
+            for j in 0..<outCount { s += Double(r[j]) * Double(y[j]) }
+            return s
+        }
+        x.withUnsafeMutableBufferPointer { xb in
+            let xp = xb.baseAddress!
+            _ = loss(xp)
+            net.zeroGradients()
+            var dx = [Float](repeating: 0, count: batch * d)
+            r.withUnsafeBufferPointer { rb in
+                dx.withUnsafeMutableBufferPointer { net.backward(rb.baseAddress!, parameterGradients: true, inputGradient: $0.baseAddress!) }
+            }
+            let analyticParams = Array(net.gradients.buffer.prefix(net.parameterCount))
+            if net.parameterCount > 0 {
+                let coords = sampleCoordinates(net.parameterCount, limit: 60, seed: seed + 3)
+                let numeric = finiteDifferences(net.parameters.pointer, coordinates: coords, h: h) { loss(xp) }
+                assertGradientsMatch(analytic: coords.map { Double(analyticParams[$0]) }, numerical: numeric,
+                                     relative: relative, absolute: absolute, "parameter gradients", file: file, line: line)
+            }
+            let coords = sampleCoordinates(batch * d, limit: 60, seed: seed + 4)
+            let numeric = finiteDifferences(xp, coordinates: coords, h: h) { loss(xp) }
+            assertGradientsMatch(analytic: coords.map { Double(dx[$0]) }, numerical: numeric,
+                                 relative: relative, absolute: absolute, "input gradients", file: file, line: line)
+        }
+    }
+
+    func testLinear() {
+        check(Network(layers: [Linear(7, 5)]), batch: 3, inputLow: -1, seed: 10)
+    }
+
+    func testConv2dFromCHW() {
+        let conv = Conv2d(input: Shape(2, 6, 5), layout: .chw, outChannels: 3, kernel: 3, stride: 2, padding: 1)
+        check(Network(layers: [conv]), batch: 2, seed: 20)
+    }
+
+    func testConv2dFromHWC() {
+        let first = Conv2d(input: Shape(1, 7, 7), layout: .chw, outChannels: 3, kernel: 2, stride: 1, padding: 0)
+        let second = Conv2d(input: first.outputShape, layout: .hwc, outChannels: 4, kernel: 3, stride: 2, padding: 1)
+        check(Network(layers: [first, second]), batch: 2, seed: 30)
+    }
+
+    func testReLU() {
+        // Inputs kept away from the kink at 0 so central differences are exact.
+        let relu = ReLU(shape: Shape(12, 1, 1), layout: .chw)
+        let net = Network(layers: [relu])
+        var x = randomFloats(24, seed: 40, low: 0.1, high: 1)
+        for i in stride(from: 0, to: 24, by: 2) { x[i] = -x[i] }
+        let r = randomFloats(24, seed: 41)
+        x.withUnsafeBufferPointer { xb in
+            let y = net.forward(xb.baseAddress!, batch: 2)
+            for i in 0..<24 { XCTAssertEqual(y[i], max(x[i], 0)) }
+            var dx = [Float](repeating: 9, count: 24)
+            r.withUnsafeBufferPointer { rb in dx.withUnsafeMutableBufferPointer {
+                net.backward(rb.baseAddress!, parameterGradients: true, inputGradient: $0.baseAddress!) } }
+            for i in 0..<24 { XCTAssertEqual(dx[i], x[i] > 0 ? r[i] : 0) }
+        }
+    }
+
+    func testMaxPoolAndFlatten() {
+        let conv = Conv2d(input: Shape(1, 8, 8), layout: .chw, outChannels: 3, kernel: 3, stride: 1, padding: 1)
+        let pool = MaxPool2d(shape: conv.outputShape)
+        let flat = Flatten(shape: pool.outputShape, layout: .hwc)
+        check(Network(layers: [conv, pool, flat, Linear(flat.outputShape.count, 4)]), batch: 2, seed: 50)
+    }
+
+    func testModels() {
+        for (i, kind) in ModelKind.allCases.enumerated() {
+            let net = kind.build(input: Shape(1, 8, 8), classes: 5)
+            check(net, batch: 2, seed: 60 + UInt64(i) * 10)
+        }
+    }
+
+    func testModelsOnThreeChannels() {
+        let net = ModelKind.cnnSmall.build(input: Shape(3, 8, 8), classes: 4)
+        check(net, batch: 2, seed: 90)
+    }
+}
