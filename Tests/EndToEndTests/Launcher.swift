@@ -1,0 +1,100 @@
+import DataIO
+import Foundation
+import XCTest
+
+/// Runs the built `dist-train` binary, plainly or under `mpirun`, and reads its outputs.
+enum Launcher {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The products directory of this test bundle holds the `dist-train` executable.
+    static var binary: String {
+        // On Linux the bundle URL is the products directory itself; elsewhere, the .xctest bundle in it.
+        let bundle = Bundle(for: Marker.self).bundleURL
+        for dir in [bundle, bundle.deletingLastPathComponent()] {
+            let candidate = dir.appendingPathComponent("dist-train").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return bundle.appendingPathComponent("dist-train").path
+    }
+
+    static var mpirun: String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            let p = "\(dir)/mpirun"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    static var dataDirectory: String { "/usr/share/datasets/fashion-mnist" }
+
+    /// Runs `executable args`, killing it after `timeout` seconds.
+    static func run(_ executable: String, _ args: [String], environment extra: [String: String] = [:],
+                    timeout: TimeInterval = 300) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        for (k, v) in extra { env[k] = v }
+        process.environment = env
+        let outFile = FileManager.default.temporaryDirectory.appendingPathComponent("dt-out-\(UUID().uuidString)")
+        let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("dt-err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: outFile.path, contents: nil)
+        FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outFile); try? FileManager.default.removeItem(at: errFile) }
+        process.standardOutput = try FileHandle(forWritingTo: outFile)
+        process.standardError = try FileHandle(forWritingTo: errFile)
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            process.terminate()
+            usleep(500_000)
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            XCTFail("\(executable) \(args.joined(separator: " ")) timed out after \(timeout) s")
+        }
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: (try? String(contentsOf: outFile, encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOf: errFile, encoding: .utf8)) ?? "")
+    }
+
+    /// `dist-train ARGS` as a plain process (ranks == 1) or under mpirun with `ranks` ranks.
+    static func train(ranks: Int, _ args: [String], timeout: TimeInterval = 300) throws -> Result {
+        if ranks == 1 { return try run(binary, args, timeout: timeout) }
+        guard let mpirun else {
+            throw XCTSkip("mpirun not found: install openmpi-bin (launch/install-deps.sh)")
+        }
+        let mpiArgs = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", String(ranks),
+                       "-x", "OPENBLAS_NUM_THREADS", "-x", "OMPI_MCA_mpi_yield_when_idle", binary] + args
+        return try run(mpirun, mpiArgs, environment: ["OMPI_MCA_mpi_yield_when_idle": "1"], timeout: timeout)
+    }
+
+    static func temporaryDirectory(_ name: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dist-train-e2e-\(name)-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// The newest checkpoint of a run directory.
+    static func finalCheckpoint(_ runDirectory: String) throws -> Checkpoint {
+        let dir = runDirectory + "/checkpoints"
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".dtck") }.sorted()
+        guard let last = names.last else { throw XCTSkip("no checkpoint in \(dir)") }
+        return try Checkpoint.read(from: dir + "/" + last)
+    }
+
+    /// ‖a − b‖₂ / ‖a‖₂.
+    static func relativeDifference(_ a: [Float], _ b: [Float]) -> Double {
+        precondition(a.count == b.count)
+        var num = 0.0, den = 0.0
+        for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(x) * Double(x) }
+        return (num / max(den, 1e-300)).squareRoot()
+    }
+}
+
+private final class Marker {}
