@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# install-deps.sh -- install the Debian 12 packages dist-train needs to build, run and train.
+#
+#   launch/install-deps.sh            install whatever is missing (apt-get update first)
+#   launch/install-deps.sh --check    only report what is missing; exit 1 if anything is
+#   launch/install-deps.sh --force    run apt-get update + install even if all are present
+#
+# Idempotent: when every package is already installed it does nothing (and needs no network).
+# Runs apt-get directly as root, through sudo otherwise. The Swift toolchain is not a Debian
+# package; the script only warns when `swift` is not on PATH.
+#
+#   libopenmpi-dev, openmpi-bin   MPI headers/libraries (pkg-config ompi-c) and mpirun
+#   libopenblas-dev               BLAS (pkg-config openblas)
+#   zlib1g-dev                    gzip-compressed IDX files (pkg-config zlib)
+#   pkg-config                    how SwiftPM finds the three above
+#   dataset-fashion-mnist         the default data set, in /usr/share/datasets/fashion-mnist
+set -euo pipefail
+
+PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev dataset-fashion-mnist zlib1g-dev pkg-config)
+
+log() { echo "[install-deps] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+mode=install
+case "${1:-}" in
+  "") ;;
+  --check) mode=check ;;
+  --force) mode=force ;;
+  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) die "unknown argument '$1' (try --help)" ;;
+esac
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+  die "apt-get/dpkg-query not found: this script is for Debian 12 (bookworm) or a derivative."
+fi
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+missing=()
+for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
+
+if ! command -v swift >/dev/null 2>&1; then
+  log "note: 'swift' is not on PATH; install a Swift 6 toolchain from https://swift.org/install (not a Debian package)."
+fi
+
+if [ "$mode" = check ]; then
+  if [ ${#missing[@]} -eq 0 ]; then log "all packages present: ${PACKAGES[*]}"; exit 0; fi
+  log "missing: ${missing[*]}"; exit 1
+fi
+
+if [ "$mode" = install ] && [ ${#missing[@]} -eq 0 ]; then
+  log "all packages already installed: ${PACKAGES[*]}"
+  exit 0
+fi
+
+# Root runs apt-get itself; anyone else goes through sudo (env passes DEBIAN_FRONTEND through
+# sudo's env_reset).
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  die "not root and sudo is not installed; run as root: apt-get install ${missing[*]:-${PACKAGES[*]}}"
+fi
+APT=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -o Acquire::Retries=3)
+
+if [ "$mode" = force ]; then to_install=("${PACKAGES[@]}"); else to_install=("${missing[@]}"); fi
+
+log "apt-get update"
+"${APT[@]}" update >&2 \
+  || die "'apt-get update' failed: check the network and /etc/apt/sources.list(.d)."
+
+log "apt-get install ${to_install[*]}"
+"${APT[@]}" install -y --no-install-recommends "${to_install[@]}" >&2 \
+  || die "'apt-get install ${to_install[*]}' failed (see apt's message above). dataset-fashion-mnist is in Debian 12 main; on other releases use --data-dir with your own copy."
+
+missing=()
+for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] || die "still not installed after apt-get: ${missing[*]}"
+
+for pc in ompi-c openblas zlib; do
+  pkg-config --exists "$pc" || die "pkg-config cannot find '$pc' although its package is installed."
+done
+log "done: ${PACKAGES[*]} installed; pkg-config finds ompi-c, openblas and zlib."
