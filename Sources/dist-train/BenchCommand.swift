@@ -79,12 +79,14 @@ struct BenchCommand: ParsableCommand {
                         ("sgemm_peak_gflops", .number(peak)),
                     ]).text)
                 } else {
-                    print(String(format: "%-11@ %-13@ %9.0f   %5.0f–%-5.0f %7.1f   %5.1f%%", m.rawValue, mode.rawValue,
+                    print(pad(m.rawValue, 12) + pad(mode.rawValue, 14) + String(format: "%9.0f   %5.0f–%-5.0f %7.1f   %5.1f%%",
                                  r.median, r.low, r.high, r.gflops, 100 * r.gflops / peak))
                 }
             }
         }
     }
+
+    private func pad(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count: max(1, width - s.count)) }
 
     private func randomData(count: Int) -> Dataset {
         var rng = KeyedRandom(seed: 7)
