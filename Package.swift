@@ -28,9 +28,11 @@ let package = Package(
         .target(name: "Distributed", dependencies: ["CMPI"]),
         // File formats: IDX and CIFAR-10 readers, checkpoints, atomic writes.
         .target(name: "DataIO", dependencies: ["CZlib"]),
+        // What a run shows: TensorBoard event files, SVG plots, the HTML report.
+        .target(name: "Observatory", dependencies: ["DataIO"]),
         // Data, sharding, optimizer, schedules, trainer loop, checkpoints, metrics.
         .target(name: "Training",
-                dependencies: ["NeuralCore", "Adversarial", "Distributed", "DataIO"]),
+                dependencies: ["NeuralCore", "Adversarial", "Distributed", "DataIO", "Observatory"]),
         .executableTarget(name: "dist-train", dependencies: [
             "Training", "NeuralCore", "Adversarial", "Distributed", "DataIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -40,6 +42,7 @@ let package = Package(
         .testTarget(name: "NeuralCoreTests", dependencies: ["NeuralCore", "TestSupport"]),
         .testTarget(name: "AdversarialTests", dependencies: ["Adversarial", "NeuralCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adversarial", "NeuralCore", "Distributed", "TestSupport"]),
+        .testTarget(name: "ObservatoryTests", dependencies: ["Observatory", "DataIO", "TestSupport"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TestSupport"]),
         .testTarget(name: "ParityTests", dependencies: ["Training", "Adversarial", "NeuralCore", "DataIO", "TestSupport"],
                     exclude: ["Fixtures"]),

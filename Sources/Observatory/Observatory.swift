@@ -1,0 +1,1 @@
+// Observatory: TensorBoard, plots, report
