@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["NeuralCore"], path: "Tests/TestSupport"),
         .testTarget(name: "NeuralCoreTests", dependencies: ["NeuralCore", "TestSupport"]),
         .testTarget(name: "AdversarialTests", dependencies: ["Adversarial", "NeuralCore", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Adversarial", "NeuralCore", "Distributed", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Adversarial", "NeuralCore", "Distributed", "DataIO", "TestSupport"]),
         .testTarget(name: "ObservatoryTests", dependencies: ["Observatory", "DataIO", "TestSupport"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TestSupport"]),
         .testTarget(name: "ParityTests", dependencies: ["Training", "Adversarial", "NeuralCore", "DataIO", "TestSupport"],

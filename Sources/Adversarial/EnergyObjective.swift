@@ -50,6 +50,9 @@ public final class EnergyObjective {
         self.gamma = gamma
     }
 
+    /// Forgets the last batch (a rank with an empty shard has no per-sample results).
+    public func reset() { count = 0 }
+
     private func reserve(_ n: Int) {
         guard n > energyClean.count else { return }
         energyClean = FloatBuffer(count: n); jointClean = FloatBuffer(count: n)

@@ -39,6 +39,13 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var keepCheckpoints = 3
     public var logEvery = 0
     public var outputDirectory = ""
+    /// Training samples whose per-sample energies are written every epoch (0: none).
+    public var probeSamples = 1024
+    /// Test samples whose per-sample energies are written every epoch (0: none).
+    public var testProbeSamples = 256
+    /// Stop training when this alarm fires.
+    public var stopOn: StopCondition = .never
+    public var alarms = AlarmThresholds()
 
     public init() {}
 
@@ -53,3 +60,20 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 }
 
 extension DatasetKind: Codable {}
+
+public enum StopCondition: String, CaseIterable, Sendable, Codable {
+    case co, ro, never
+}
+
+/// Thresholds of the overfitting alarms (accuracies as fractions in [0, 1]).
+public struct AlarmThresholds: Codable, Sendable, Equatable {
+    /// CO: test FGSM accuracy exceeds test PGD accuracy by more than this.
+    public var coGap = 0.2
+    /// CO: test PGD accuracy falls by more than this from one evaluation to the next.
+    public var coDrop = 0.2
+    /// CO: the training AAE rate exceeds this factor times its running median (of earlier epochs).
+    public var coAAEFactor = 10.0
+    /// RO: test PGD accuracy is this far below its best while training adversarial accuracy still rises.
+    public var roDrop = 0.03
+    public init() {}
+}

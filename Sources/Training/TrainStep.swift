@@ -62,7 +62,7 @@ public final class TrainStep {
     public func computeGradients(globalBatch: Int, epoch: Int) -> Double {
         network.zeroGradients()
         let n = count
-        guard n > 0 else { return 0 }
+        guard n > 0 else { objective.reset(); return 0 }
         let d = network.inputShape.count, k = network.classes
         let scale = 1 / Float(globalBatch)
         return labelBuffer.withUnsafeBufferPointer { labels in

@@ -39,6 +39,8 @@ public final class Trainer {
     public var log: (String) -> Void = { print($0) }
     public var warn: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
+    /// Version and BLAS threads, recorded in config.json.
+    public var record: (version: String, blasThreads: Int) = ("", 1)
     public private(set) var epoch = 0
     public private(set) var stepInEpoch = 0
     public private(set) var globalStep = 0
@@ -105,9 +107,8 @@ public final class Trainer {
     public func run() throws -> Evaluator.Result? {
         if comm.isRoot {
             try files.create()
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(String(decoding: try enc.encode(config), as: UTF8.self) + "\n", to: files.configPath)
+            try AtomicFile.write(try config.recordJSON(version: record.version, ranks: comm.size,
+                                                       blasThreads: record.blasThreads), to: files.configPath)
             metricsLines = files.metricsLines(before: epoch + (stepInEpoch > 0 ? 1 : 0))
         }
         var last: Evaluator.Result?

@@ -17,7 +17,8 @@ final class CommandLineTests: XCTestCase {
     }
 
     func expectFailure(_ args: [String], mentioning words: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        let r = try Launcher.run(Launcher.binary, args)
+        // A short timeout: each of these must fail at once, not start a long run.
+        let r = try Launcher.run(Launcher.binary, args, timeout: 60)
         XCTAssertNotEqual(r.status, 0, "expected failure for \(args)", file: file, line: line)
         for w in words {
             XCTAssert(r.stderr.contains(w), "stderr for \(args) does not mention '\(w)':\n\(r.stderr)", file: file, line: line)

@@ -1,0 +1,102 @@
+import Adversarial
+import DataIO
+import Distributed
+import NeuralCore
+import TestSupport
+import Training
+import XCTest
+
+final class EvaluatorTests: XCTestCase {
+    let eps: Float = 0.15
+
+    /// Correct predictions of `net` on `x`, counted directly.
+    func correct(_ net: Network, _ x: [Float], labels: [Int32]) -> Int {
+        let logits = Fixtures.logits(net, x, count: labels.count)
+        let k = net.classes
+        return labels.indices.filter { Fixtures.argmax(logits[($0 * k)..<($0 * k + k)]) == Int(labels[$0]) }.count
+    }
+
+    func attacked(_ net: Network, _ data: Dataset, _ settings: AttackSettings, seed: UInt64) -> [Float] {
+        attacked(net, data, settings, seed: seed, indices: (0..<data.count).map { Int64($0) })
+    }
+
+    func testAccuraciesEqualDirectCounts() throws {
+        let net = Fixtures.trainedMLP()
+        let data = Fixtures.toyDataset(count: 13, seed: 500)
+        let eps: Float = 0.25   // large enough to break some toy samples
+        let evaluator = Evaluator(network: net, epsilon: eps, pgdSteps: 5, seed: 21, chunk: 5)
+        let result = try evaluator.evaluate(data, comm: LocalCommunicator())
+        XCTAssertEqual(result.samples, data.count)
+        XCTAssertEqual(result.clean, correct(net, data.images, labels: data.labels))
+        XCTAssertGreaterThanOrEqual(result.clean, 12, "the toy model learned")
+        // FGSM and PGD counts equal attacks keyed by test index in the evaluation stream.
+        XCTAssertEqual(result.fgsm, correct(net, attacked(net, data, AttackSettings(kind: .fgsm, epsilon: eps), seed: 21),
+                                            labels: data.labels))
+        XCTAssertEqual(result.pgd, correct(net, attacked(net, data, AttackSettings(kind: .pgd, epsilon: eps, steps: 5), seed: 21),
+                                           labels: data.labels))
+        XCTAssertLessThanOrEqual(result.pgd, result.clean)
+        XCTAssertLessThan(result.pgd, data.count, "ε = 0.25 breaks some toy samples")
+        XCTAssertEqual(result.accuracy(result.clean), Double(result.clean) / 13, accuracy: 1e-12)
+    }
+
+    func attacked(_ net: Network, _ data: Dataset, _ settings: AttackSettings, seed: UInt64, indices: [Int64]) -> [Float] {
+        var out = [Float](repeating: 0, count: data.images.count)
+        data.images.withUnsafeBufferPointer { x in
+            data.labels.withUnsafeBufferPointer { y in
+                indices.withUnsafeBufferPointer { ix in
+                    out.withUnsafeMutableBufferPointer { o in
+                        Attacker(network: net).perturb(x.baseAddress!, labels: y.baseAddress!, n: data.count, settings: settings,
+                                                       seed: seed, stream: .evaluation, epoch: 0, indices: ix.baseAddress!,
+                                                       output: o.baseAddress!)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    func testRandomStartsKeyedByTestIndexWhateverTheChunkAndRankSplit() throws {
+        // PGD with zero steps is accuracy at the keyed random start. On images pulled towards grey
+        // (a weak signal) and a large ε, whether a sample survives depends on its own noise, so
+        // the PGD count tells keyings apart. (A trained near-linear model makes PGD-k with k ≥ 1
+        // end at the same corner from any start, which would hide a wrong key.)
+        let net = Fixtures.trainedMLP()
+        let toy = Fixtures.toyDataset(count: 31, seed: 533)
+        let data = Dataset(name: "weak", channels: 1, height: 6, width: 6, classes: 2,
+                           images: toy.images.map { 0.5 + 0.25 * ($0 - 0.5) }, labels: toy.labels)
+        let n = data.count
+        let eps: Float = 0.5, steps = 0, seed: UInt64 = 5
+        let pgd = AttackSettings(kind: .pgd, epsilon: eps, steps: steps)
+        let byIndex = correct(net, attacked(net, data, pgd, seed: seed, indices: (0..<n).map { Int64($0) }), labels: data.labels)
+        // Fixture check: keying by position within a chunk of 5 would give another count.
+        let byChunkSlot = correct(net, attacked(net, data, pgd, seed: seed, indices: (0..<n).map { Int64($0 % 5) }),
+                                  labels: data.labels)
+        XCTAssertNotEqual(byIndex, byChunkSlot, "the fixture is sensitive to the noise keys")
+
+        let reference = try Evaluator(network: net, epsilon: eps, pgdSteps: steps, seed: seed, chunk: 256)
+            .evaluate(data, comm: LocalCommunicator())
+        XCTAssertEqual(reference.samples, n)
+        XCTAssertEqual(reference.clean, correct(net, data.images, labels: data.labels))
+        XCTAssertEqual(reference.pgd, byIndex)
+        let chunked = try Evaluator(network: net, epsilon: eps, pgdSteps: steps, seed: seed, chunk: 5)
+            .evaluate(data, comm: LocalCommunicator())
+        XCTAssertEqual(chunked, reference, "chunking")
+        // Three ranks, each evaluating its contiguous slice; their sums equal the single-rank result.
+        var total = [0, 0, 0, 0]
+        for rank in 0..<3 {
+            let r = try Evaluator(network: net, epsilon: eps, pgdSteps: steps, seed: seed, chunk: 4)
+                .evaluate(data, comm: SoloRankCommunicator(rank: rank, size: 3))
+            XCTAssertEqual(r.samples, Sharding.shard(of: n, rank: rank, ranks: 3).count)
+            for (j, v) in [r.samples, r.clean, r.fgsm, r.pgd].enumerated() { total[j] += v }
+        }
+        XCTAssertEqual(total, [reference.samples, reference.clean, reference.fgsm, reference.pgd], "rank split")
+    }
+
+    func testEmptyDatasetAccuracyIsZero() throws {
+        let net = Fixtures.trainedMLP(steps: 1)
+        let data = Fixtures.toyDataset(count: 2, seed: 520).prefix(0)
+        let r = try Evaluator(network: net, epsilon: eps, pgdSteps: 2, seed: 0, chunk: 4).evaluate(data, comm: LocalCommunicator())
+        XCTAssertEqual([r.samples, r.clean, r.fgsm, r.pgd], [0, 0, 0, 0])
+        XCTAssertEqual(r.accuracy(r.clean), 0)
+    }
+}
