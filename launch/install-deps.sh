@@ -4,6 +4,8 @@
 #   launch/install-deps.sh            install whatever is missing (apt-get update first)
 #   launch/install-deps.sh --check    only report what is missing; exit 1 if anything is
 #   launch/install-deps.sh --force    run apt-get update + install even if all are present
+#   launch/install-deps.sh --tests    also what the test suite uses: chromium (renders report.html)
+#                                     from Debian, tensorboard (reads back event files) from PyPI
 #
 # Idempotent: when every package is already installed it does nothing (and needs no network).
 # Runs apt-get directly as root, through sudo otherwise. The Swift toolchain is not a Debian
@@ -17,18 +19,31 @@
 set -euo pipefail
 
 PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev dataset-fashion-mnist zlib1g-dev pkg-config)
+TEST_PACKAGES=(chromium)
+PIP_TEST_PACKAGES=(tensorboard==2.21.0)
 
 log() { echo "[install-deps] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 mode=install
-case "${1:-}" in
-  "") ;;
-  --check) mode=check ;;
-  --force) mode=force ;;
-  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) die "unknown argument '$1' (try --help)" ;;
-esac
+tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --check) mode=check ;;
+    --force) mode=force ;;
+    --tests) tests=1 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$arg' (try --help)" ;;
+  esac
+done
+[ "$tests" -eq 1 ] && PACKAGES+=("${TEST_PACKAGES[@]}")
+
+install_pip_tests() {
+  [ "$tests" -eq 1 ] || return 0
+  if python3 -c 'import tensorboard' >/dev/null 2>&1; then return 0; fi
+  log "pip install ${PIP_TEST_PACKAGES[*]}"
+  python3 -m pip install -q "${PIP_TEST_PACKAGES[@]}" >&2 || die "'pip install ${PIP_TEST_PACKAGES[*]}' failed"
+}
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   die "apt-get/dpkg-query not found: this script is for Debian 12 (bookworm) or a derivative."
@@ -50,6 +65,7 @@ fi
 
 if [ "$mode" = install ] && [ ${#missing[@]} -eq 0 ]; then
   log "all packages already installed: ${PACKAGES[*]}"
+  install_pip_tests
   exit 0
 fi
 
@@ -81,4 +97,5 @@ for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
 for pc in ompi-c openblas zlib; do
   pkg-config --exists "$pc" || die "pkg-config cannot find '$pc' although its package is installed."
 done
+install_pip_tests
 log "done: ${PACKAGES[*]} installed; pkg-config finds ompi-c, openblas and zlib."

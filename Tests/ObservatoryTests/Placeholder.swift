@@ -1,2 +1,0 @@
-import XCTest
-final class ObservatoryPlaceholder: XCTestCase { func testNothing() {} }
