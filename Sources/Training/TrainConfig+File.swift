@@ -17,6 +17,11 @@ extension TrainConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigFileError(path: path, reason: "cannot read the file")
         }
+        return try decode(data, source: path)
+    }
+
+    /// Decodes configuration JSON (a file, or the copy inside a checkpoint) over the defaults.
+    public static func decode(_ data: Data, source path: String) throws -> TrainConfig {
         guard let given = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ConfigFileError(path: path, reason: "not a JSON object")
         }

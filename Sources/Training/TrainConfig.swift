@@ -46,6 +46,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Stop training when this alarm fires.
     public var stopOn: StopCondition = .never
     public var alarms = AlarmThresholds()
+    /// Initial weights (a safetensors file, PyTorch names) instead of the seeded initialisation.
+    public var weights = ""
 
     public init() {}
 
@@ -59,7 +61,15 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     }
 }
 
-extension DatasetKind: Codable {}
+extension DatasetKind: Codable {
+    /// The per-sample input shape of the dataset's images.
+    public var inputShape: Shape {
+        switch self {
+        case .fashionMNIST, .mnist: return Shape(1, 28, 28)
+        case .cifar10: return Shape(3, 32, 32)
+        }
+    }
+}
 
 public enum StopCondition: String, CaseIterable, Sendable, Codable {
     case co, ro, never

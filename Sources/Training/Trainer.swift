@@ -67,9 +67,11 @@ public final class Trainer {
         files = RunFiles(directory: config.outputDirectory)
     }
 
-    /// Initial parameters: seeded PyTorch-style initialisation on rank 0, broadcast to all.
+    /// Initial parameters: seeded PyTorch-style initialisation, or the `weights` file, on
+    /// rank 0, broadcast to all.
     public func initialize() throws {
         network.initialize(seed: config.seed)
+        if !config.weights.isEmpty && comm.isRoot { try Weights.load(path: config.weights, into: network) }
         try comm.broadcast(UnsafeMutableRawBufferPointer(start: network.parameters.pointer,
                                                          count: network.parameterCount * 4), root: 0)
         optimizer.velocity.zero()
@@ -78,8 +80,9 @@ public final class Trainer {
 
     /// Restores parameters, momentum and position from a checkpoint (the same on every rank).
     public func restore(_ ckpt: Checkpoint, path: String) throws {
-        guard let saved = try? JSONDecoder().decode(TrainConfig.self, from: Data(ckpt.configJSON.utf8)) else {
-            throw TrainingError.resumeMismatch(checkpoint: path, reason: "its configuration does not decode")
+        let saved: TrainConfig
+        do { saved = try TrainConfig.decode(Data(ckpt.configJSON.utf8), source: path) } catch {
+            throw TrainingError.resumeMismatch(checkpoint: path, reason: "its configuration does not decode: \(error)")
         }
         if let reason = config.resumeMismatch(with: saved) {
             throw TrainingError.resumeMismatch(checkpoint: path, reason: reason)

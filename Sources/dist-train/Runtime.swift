@@ -32,3 +32,10 @@ enum Runtime {
         exit(code)
     }
 }
+
+/// A run-time failure: ArgumentParser prints "Error: <message>" and exits 1, without the usage
+/// text that a ValidationError (a bad option) gets.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}

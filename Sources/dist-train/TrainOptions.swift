@@ -88,6 +88,9 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "RO alarm: test PGD accuracy this fraction below its best while training robust accuracy rises (default \(d.alarms.roDrop)).")
     var roDrop: Double?
 
+    @Option(help: "Start from these weights (safetensors with PyTorch state_dict names, e.g. from `dist-train export` or `safetensors.torch.save_file`) instead of the seeded initialisation.")
+    var weights: String?
+
     /// Overrides the fields of `base` that were given on the command line.
     func apply(to base: TrainConfig) -> TrainConfig {
         var c = base
@@ -132,6 +135,7 @@ struct TrainOptions: ParsableArguments {
         if let coDrop { c.alarms.coDrop = coDrop }
         if let coAaeFactor { c.alarms.coAAEFactor = coAaeFactor }
         if let roDrop { c.alarms.roDrop = roDrop }
+        if let weights { c.weights = weights }
         return c
     }
 }

@@ -1,0 +1,62 @@
+import DataIO
+import Foundation
+import NeuralCore
+
+public struct WeightsError: Error, CustomStringConvertible {
+    public let file: String
+    public let reason: String
+    public var description: String { "\(file): \(reason)" }
+}
+
+/// Moves a network's parameters to and from safetensors files with PyTorch's state_dict
+/// names and layouts (see docs/pytorch.md), so `load_state_dict(strict=True)` accepts them.
+public enum Weights {
+    /// The parameters as F32 tensors named like the PyTorch `nn.Sequential`'s state_dict.
+    public static func safetensors(of network: Network, metadata: [String: String] = [:]) -> SafeTensors {
+        var st = SafeTensors(metadata: metadata)
+        for p in network.namedParameters {
+            let n = p.shape.reduce(1, *)
+            st.set(p.name, floats: Array(UnsafeBufferPointer(start: network.parameters.pointer + p.offset, count: n)),
+                   shape: p.shape)
+        }
+        return st
+    }
+
+    /// Copies every tensor of `st` into the network. A missing or extra name, a wrong shape
+    /// or a non-float dtype is an error naming the tensor.
+    public static func load(_ st: SafeTensors, into network: Network) throws {
+        let expected = network.namedParameters
+        let names = Set(expected.map(\.name))
+        if let extra = st.tensors.keys.sorted().first(where: { !names.contains($0) }) {
+            throw WeightsError(file: st.source, reason: "unexpected tensor '\(extra)': the model has \(expected.map(\.name).joined(separator: ", "))")
+        }
+        for p in expected {
+            guard let t = st.tensors[p.name] else {
+                throw WeightsError(file: st.source, reason: "missing tensor '\(p.name)' (shape \(p.shape))")
+            }
+            guard t.shape == p.shape else {
+                throw WeightsError(file: st.source, reason: "tensor '\(p.name)' has shape \(t.shape), the model needs \(p.shape)")
+            }
+            guard ["F32", "F64", "F16", "BF16"].contains(t.dtype) else {
+                throw WeightsError(file: st.source, reason: "tensor '\(p.name)' has dtype \(t.dtype), expected a float type (F32)")
+            }
+            let values = try st.floats(p.name)
+            guard values.allSatisfy(\.isFinite) else {
+                throw WeightsError(file: st.source, reason: "tensor '\(p.name)' holds NaN or infinite values")
+            }
+            values.withUnsafeBufferPointer { (network.parameters.pointer + p.offset).update(from: $0.baseAddress!, count: values.count) }
+        }
+    }
+
+    public static func load(path: String, into network: Network) throws {
+        try load(try SafeTensors.read(from: path), into: network)
+    }
+
+    /// Metadata recorded in exported files (all strings, as safetensors requires).
+    public static func metadata(config: TrainConfig, network: Network, configJSON: String) -> [String: String] {
+        let s = network.inputShape
+        return ["format": "pt", "producer": "dist-train", "model": config.model.rawValue,
+                "dataset": config.dataset.rawValue, "input_shape": "[\(s.channels), \(s.height), \(s.width)]",
+                "classes": String(network.classes), "eps": String(config.attack.epsilon), "config": configJSON]
+    }
+}
