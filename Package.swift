@@ -46,6 +46,7 @@ let package = Package(
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TestSupport"]),
         .testTarget(name: "ParityTests", dependencies: ["Training", "Adversarial", "NeuralCore", "DataIO", "TestSupport"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "ClusterTests", dependencies: ["TestSupport", "DataIO"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "DataIO"]),
     ]
 )
