@@ -13,6 +13,18 @@ public final class SGD {
         velocity = FloatBuffer(count: parameterCount)
     }
 
+    /// True when the update `step` would leave every parameter finite (checked
+    /// without writing, so a step can still be skipped).
+    public func staysFinite(parameters: UnsafePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) -> Bool {
+        let v = velocity.pointer
+        var probe: Float = 0
+        for i in 0..<velocity.count {
+            let g = gradients[i] + weightDecay * parameters[i]
+            probe += (parameters[i] - learningRate * (momentum * v[i] + g)) * 0
+        }
+        return probe.isFinite
+    }
+
     public func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
         let v = velocity.pointer
         for i in 0..<velocity.count {

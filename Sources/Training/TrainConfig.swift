@@ -46,6 +46,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Stop training when this alarm fires.
     public var stopOn: StopCondition = .never
     public var alarms = AlarmThresholds()
+    /// What to do when a loss, gradient or parameter is NaN or infinite.
+    public var nanPolicy: NaNPolicy = .stop
+    /// Seconds a collective may take before the watchdog ends the rank (0: no watchdog).
+    public var collectiveTimeout = 120.0
     /// Initial weights (a safetensors file, PyTorch names) instead of the seeded initialisation.
     public var weights = ""
 
@@ -69,6 +73,13 @@ extension DatasetKind: Codable {
         case .cifar10: return Shape(3, 32, 32)
         }
     }
+}
+
+public enum NaNPolicy: String, CaseIterable, Sendable, Codable {
+    /// Stop every rank at the step, with a message naming the step, ranks and quantity.
+    case stop
+    /// Every rank skips the update of that step and goes on.
+    case skipStep = "skip-step"
 }
 
 public enum StopCondition: String, CaseIterable, Sendable, Codable {

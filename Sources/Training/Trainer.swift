@@ -5,15 +5,18 @@ import Foundation
 import NeuralCore
 
 public enum TrainingError: Error, CustomStringConvertible {
-    case nonFinite(quantity: String, step: Int, epoch: Int)
+    case nonFinite(String)
+    /// Stopped on a signal after writing a checkpoint (exit code 75).
+    case preempted(signal: String, checkpoint: String)
     case resumeMismatch(checkpoint: String, reason: String)
     case shapeMismatch(String)
     case io(String)
 
     public var description: String {
         switch self {
-        case .nonFinite(let q, let step, let epoch):
-            return "non-finite \(q) at global step \(step) (epoch \(epoch + 1)); stopped before the update, checkpoints written earlier are intact"
+        case .nonFinite(let s): return s
+        case .preempted(let signal, let path):
+            return "stopped on \(signal) at a step boundary; checkpoint \(path) written; continue with --resume auto"
         case .resumeMismatch(let path, let reason):
             return "cannot resume from \(path): \(reason)"
         case .shapeMismatch(let s): return s
@@ -44,6 +47,9 @@ public final class Trainer {
     public private(set) var epoch = 0
     public private(set) var stepInEpoch = 0
     public private(set) var globalStep = 0
+    public private(set) var skippedSteps = 0
+    /// Set by the command to stop all ranks at a step boundary on SIGTERM, SIGINT or SIGUSR1.
+    public var signals: StopSignals?
     private var metricsLines: [String] = []
 
     public init(config: TrainConfig, comm: any Communicator, train: Dataset, test: Dataset) throws {
@@ -129,16 +135,24 @@ public final class Trainer {
                 let global = sharding.globalRange(step: stepInEpoch).count
                 step.load(train, indices: perm[range])
                 let loss = step.computeGradients(globalBatch: global, epoch: epoch)
-                grads.pointer[p] = Float(loss)
-                try comm.allreduceSum(grads.buffer)
-                let globalLoss = grads.pointer[p] / Float(global)
-                guard globalLoss.isFinite else {
-                    throw TrainingError.nonFinite(quantity: "loss", step: globalStep, epoch: epoch)
-                }
+                let outcome = try reduceStep(loss: loss, globalBatch: global)
                 let t = Double(epoch) + Double(stepInEpoch + 1) / Double(steps)
                 let lr = config.schedule.rate(peak: config.learningRate, epoch: t, epochs: config.epochs)
-                optimizer.step(parameters: network.parameters.pointer, gradients: grads.pointer, learningRate: lr)
-                stats.accumulate(step.objective, labels: step.labels, loss: loss)
+                var problem = outcome.nonFinite
+                if problem == nil && !optimizer.staysFinite(parameters: network.parameters.pointer,
+                                                           gradients: grads.pointer, learningRate: lr) {
+                    problem = "non-finite parameters after the update at global step \(globalStep) (epoch \(epoch + 1), every rank)"
+                }
+                if let problem {
+                    guard config.nanPolicy == .skipStep else {
+                        throw TrainingError.nonFinite(problem + "; stopped before the update, checkpoints written earlier are intact")
+                    }
+                    if comm.isRoot { warn("dist-train: warning: \(problem); skipping this step on every rank (--nan-policy skip-step)") }
+                    skippedSteps += 1
+                } else {
+                    optimizer.step(parameters: network.parameters.pointer, gradients: grads.pointer, learningRate: lr)
+                    stats.accumulate(step.objective, labels: step.labels, loss: loss)
+                }
                 stepInEpoch += 1; globalStep += 1; seen += global
                 if comm.isRoot {
                     let elapsed = Date().timeIntervalSince(started)
@@ -147,8 +161,9 @@ public final class Trainer {
                     progress.update(step: stepInEpoch, String(format:
                         "epoch %d/%d  step %d/%d  %.0f samples/s  ETA %@  loss %.4f  AAE %.1f%% (rank 0)  lr %.4g",
                         epoch + 1, config.epochs, stepInEpoch, steps, rate,
-                        formatDuration(Double(train.count - seen) / rate), globalLoss, 100 * aaeRate, lr))
+                        formatDuration(Double(train.count - seen) / rate), outcome.loss, 100 * aaeRate, lr))
                 }
+                if outcome.stop { try preempt() }
             }
             try stats.reduce(comm)
             let seconds = Date().timeIntervalSince(started)

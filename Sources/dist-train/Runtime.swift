@@ -25,6 +25,20 @@ enum Runtime {
         return 1
     }
 
+    /// Exit code after a signal stopped training at a step boundary with a checkpoint written
+    /// (EX_TEMPFAIL: try again, e.g. requeue and `--resume auto`).
+    static let preemptedExitCode: Int32 = 75
+
+    static func note(_ message: String) {
+        FileHandle.standardError.write(Data(("dist-train: " + message + "\n").utf8))
+    }
+
+    /// Ends a rank that every other rank also ends at this point: MPI_Finalize, then exit.
+    static func finish(_ comm: any Communicator, code: Int32) -> Never {
+        ((comm as? WatchedCommunicator)?.inner as? MPICommunicator ?? comm as? MPICommunicator)?.finalize()
+        exit(code)
+    }
+
     static func fail(_ message: String, comm: (any Communicator)?, code: Int32 = 1) -> Never {
         let prefix = (comm?.size ?? 1) > 1 ? "dist-train (rank \(comm!.rank)): error: " : "dist-train: error: "
         FileHandle.standardError.write(Data((prefix + message + "\n").utf8))

@@ -58,19 +58,28 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        let signals = StopSignals()
         let comm: any Communicator
         do { comm = try Communicators.make() } catch { Runtime.fail("\(error)", comm: nil) }
         do {
-            try train(comm)
+            try train(comm, signals: signals)
+        } catch TrainingError.preempted(let signal, let checkpoint) {
+            if comm.isRoot { Runtime.note("stopped on \(signal); checkpoint \(checkpoint) written; continue with --resume auto") }
+            Runtime.finish(comm, code: Runtime.preemptedExitCode)
+        } catch let error as TrainingError {
+            // Every rank reached the same decision at the same step: end together, quietly.
+            if comm.isRoot { Runtime.note("error: \(error)") }
+            Runtime.finish(comm, code: 1)
         } catch {
             Runtime.fail("\(error)", comm: comm)
         }
         (comm as? MPICommunicator)?.finalize()
     }
 
-    private func train(_ comm: any Communicator) throws {
+    private func train(_ rawComm: any Communicator, signals: StopSignals) throws {
         let threads = Runtime.configureThreads(self.threads, localRanks: Runtime.localRanks)
         var config = try makeConfig(outputDirectory: "")
+        let comm: any Communicator = WatchedCommunicator(rawComm, timeout: config.collectiveTimeout)
         guard config.batchSize >= comm.size else {
             throw ValidationError("--batch-size \(config.batchSize) is smaller than the number of ranks (\(comm.size))")
         }
@@ -83,6 +92,7 @@ struct TrainCommand: ParsableCommand {
         let testSet = try DatasetLoader.load(config.dataset, directory: config.dataDirectory, split: .test)
         let trainer = try Trainer(config: config, comm: comm, train: trainSet, test: testSet)
         trainer.record = (DistTrainVersion.string, threads)
+        trainer.signals = signals
         if !comm.isRoot { trainer.log = { _ in } }
 
         try trainer.initialize()

@@ -10,6 +10,7 @@ extension LearningRateSchedule: ExpressibleByArgument {}
 extension AttackKind: ExpressibleByArgument {}
 extension AAEReference: ExpressibleByArgument {}
 extension StopCondition: ExpressibleByArgument {}
+extension NaNPolicy: ExpressibleByArgument {}
 
 enum DERChoice: String, CaseIterable, ExpressibleByArgument {
     case auto, off, all, aae
@@ -88,6 +89,10 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "RO alarm: test PGD accuracy this fraction below its best while training robust accuracy rises (default \(d.alarms.roDrop)).")
     var roDrop: Double?
 
+    @Option(help: "On a NaN or infinite loss, gradient or parameter: stop (every rank, at that step, naming the ranks and quantity) or skip-step (every rank skips that update) (default stop).")
+    var nanPolicy: NaNPolicy?
+    @Option(help: "Seconds a collective may wait before this rank concludes a peer died and exits with code 4; 0 disables the watchdog (default \(Int(d.collectiveTimeout))).")
+    var collectiveTimeout: Double?
     @Option(help: "Start from these weights (safetensors with PyTorch state_dict names, e.g. from `dist-train export` or `safetensors.torch.save_file`) instead of the seeded initialisation.")
     var weights: String?
 
@@ -136,6 +141,8 @@ struct TrainOptions: ParsableArguments {
         if let coAaeFactor { c.alarms.coAAEFactor = coAaeFactor }
         if let roDrop { c.alarms.roDrop = roDrop }
         if let weights { c.weights = weights }
+        if let nanPolicy { c.nanPolicy = nanPolicy }
+        if let collectiveTimeout { c.collectiveTimeout = collectiveTimeout }
         return c
     }
 }
@@ -168,6 +175,7 @@ extension TrainConfig {
         try check(alarms.coDrop > 0, "--co-drop must be positive, got \(alarms.coDrop)")
         try check(alarms.coAAEFactor > 1, "--co-aae-factor must be above 1, got \(alarms.coAAEFactor)")
         try check(alarms.roDrop > 0, "--ro-drop must be positive, got \(alarms.roDrop)")
+        try check(collectiveTimeout >= 0, "--collective-timeout must be ≥ 0, got \(collectiveTimeout)")
         if der != .off { try check(attack.kind != .none, "--der \(der.rawValue) needs an attack (--at fgsm, fgsm-rs or pgd)") }
     }
 }

@@ -98,3 +98,63 @@ enum Launcher {
 }
 
 private final class Marker {}
+
+extension Launcher {
+    /// A running `dist-train` (plain or under mpirun) whose output goes to files.
+    final class Running {
+        let process: Process
+        let stdoutPath: String
+        let stderrPath: String
+        init(process: Process, stdoutPath: String, stderrPath: String) {
+            self.process = process; self.stdoutPath = stdoutPath; self.stderrPath = stderrPath
+        }
+        var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+        var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+        /// Waits until `stdout` contains `text` (true) or the process ends or time runs out (false).
+        func waitFor(_ text: String, timeout: TimeInterval) -> Bool {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if stdout.contains(text) { return true }
+                if !process.isRunning { return stdout.contains(text) }
+                usleep(20_000)
+            }
+            return false
+        }
+
+        func wait(timeout: TimeInterval) -> Int32? {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit(); return nil }
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+    }
+
+    static func start(ranks: Int, _ args: [String], environment extra: [String: String] = [:]) throws -> Running {
+        let process = Process()
+        var env = ProcessInfo.processInfo.environment
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        env["OMPI_MCA_mpi_yield_when_idle"] = "1"
+        for (k, v) in extra { env[k] = v }
+        process.environment = env
+        if ranks == 1 {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = args
+        } else {
+            guard let mpirun else { throw XCTSkip("mpirun not found") }
+            process.executableURL = URL(fileURLWithPath: mpirun)
+            process.arguments = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", String(ranks),
+                                 "-x", "OPENBLAS_NUM_THREADS", "-x", "OMPI_MCA_mpi_yield_when_idle"]
+                + extra.keys.sorted().flatMap { ["-x", $0] } + [binary] + args
+        }
+        let dir = temporaryDirectory("proc")
+        let out = dir + "/stdout", err = dir + "/stderr"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        try process.run()
+        return Running(process: process, stdoutPath: out, stderrPath: err)
+    }
+}

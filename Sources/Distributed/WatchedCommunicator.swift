@@ -1,0 +1,81 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Wraps a communicator with a watchdog thread: a collective that has not returned after
+/// `timeout` seconds means a peer is gone (Open MPI 4.1 has no ULFM, so a dead rank is a
+/// dead job), and this rank exits with `WatchedCommunicator.exitCode` and a message naming
+/// the collective, instead of hanging forever.
+public final class WatchedCommunicator: Communicator {
+    public static let exitCode: Int32 = 4
+    public let inner: any Communicator
+    public let timeout: Double
+    /// Shared with the watchdog thread.
+    private final class State: Sendable {
+        /// Start time (monotonic µs) of the collective in progress, 0 when none.
+        let started = Atomic<UInt64>(0)
+        let operation = Mutex<String>("")
+    }
+    private let state = State()
+
+    public init(_ inner: any Communicator, timeout: Double) {
+        self.inner = inner
+        self.timeout = timeout
+        guard inner.size > 1, timeout > 0 else { return }
+        let thread = Thread { [state, rank = inner.rank] in
+            while true {
+                Thread.sleep(forTimeInterval: min(1, timeout / 4))
+                let t0 = state.started.load(ordering: .relaxed)
+                guard t0 > 0 else { continue }
+                let waited = Double(WatchedCommunicator.now() - t0) / 1e6
+                if waited > timeout {
+                    let name = state.operation.withLock { $0 }
+                    let msg = "dist-train (rank \(rank)): error: \(name) did not complete within \(Int(timeout)) s " +
+                        "(--collective-timeout); another rank has probably died or hangs. Ending this rank; " +
+                        "resume from the newest checkpoint with --resume auto.\n"
+                    FileHandle.standardError.write(Data(msg.utf8))
+                    _exit(WatchedCommunicator.exitCode)
+                }
+            }
+        }
+        thread.start()
+    }
+
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec / 1000)
+    }
+
+    private func watch<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        state.operation.withLock { $0 = name }
+        state.started.store(WatchedCommunicator.now(), ordering: .relaxed)
+        defer { state.started.store(0, ordering: .relaxed) }
+        return try body()
+    }
+
+    public var rank: Int { inner.rank }
+    public var size: Int { inner.size }
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        try watch("MPI_Allreduce (gradients)") { try inner.allreduceSum(buffer) }
+    }
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+        try watch("MPI_Allreduce (statistics)") { try inner.allreduceSum(buffer) }
+    }
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {
+        try watch("MPI_Allreduce (counts)") { try inner.allreduceSum(buffer) }
+    }
+    public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {
+        try watch("MPI_Allreduce (max)") { try inner.allreduceMax(buffer) }
+    }
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+        try watch("MPI_Bcast") { try inner.broadcast(buffer, root: root) }
+    }
+    public func gather(_ bytes: [UInt8], root: Int) throws -> [UInt8]? {
+        try watch("MPI_Gatherv") { try inner.gather(bytes, root: root) }
+    }
+    public func barrier() throws { try watch("MPI_Barrier") { try inner.barrier() } }
+    public func abort(code: Int32) -> Never { inner.abort(code: code) }
+}
