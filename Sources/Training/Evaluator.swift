@@ -4,13 +4,16 @@ import Distributed
 import NeuralCore
 
 /// Clean, FGSM and PGD-k accuracy on a test set, sharded across ranks (contiguous
-/// slices) and summed with one allreduce. PGD random starts are keyed by test index.
+/// slices) and summed with one allreduce, with the energy statistics of (x, x* = PGD).
+/// PGD random starts are keyed by test index, so results do not depend on the rank count.
 public final class Evaluator {
     public struct Result: Sendable, Equatable {
         public var samples: Int
         public var clean: Int
         public var fgsm: Int
         public var pgd: Int
+        /// Energies of x and its PGD adversarial example; AAE means CE(x*) < CE(x).
+        public var statistics = EnergyStatistics()
         public func accuracy(_ correct: Int) -> Double { samples > 0 ? Double(correct) / Double(samples) : 0 }
     }
 
@@ -21,7 +24,8 @@ public final class Evaluator {
     public var seed: UInt64
     public let chunk: Int
 
-    private let x: FloatBuffer, xAdv: FloatBuffer
+    private let objective = EnergyObjective(mode: .off, beta: 0, gamma: 0)
+    private let pair: FloatBuffer, xFGSM: FloatBuffer, dLogits: FloatBuffer
     private var labels: [Int32], indices: [Int64]
 
     public init(network: Network, epsilon: Float, pgdSteps: Int, seed: UInt64, chunk: Int = 256) {
@@ -31,8 +35,9 @@ public final class Evaluator {
         self.pgdSteps = pgdSteps
         self.seed = seed
         self.chunk = chunk
-        x = FloatBuffer(count: chunk * network.inputShape.count)
-        xAdv = FloatBuffer(count: chunk * network.inputShape.count)
+        pair = FloatBuffer(count: 2 * chunk * network.inputShape.count)
+        xFGSM = FloatBuffer(count: chunk * network.inputShape.count)
+        dLogits = FloatBuffer(count: 2 * chunk * network.classes)
         labels = [Int32](repeating: 0, count: chunk)
         indices = [Int64](repeating: 0, count: chunk)
     }
@@ -40,35 +45,40 @@ public final class Evaluator {
     public func evaluate(_ data: Dataset, comm: any Communicator) throws -> Result {
         let mine = Sharding.shard(of: data.count, rank: comm.rank, ranks: comm.size)
         var counts: [Int64] = [Int64(mine.count), 0, 0, 0]
+        var stats = EnergyStatistics()
         let d = network.inputShape.count, k = network.classes
         let fgsm = AttackSettings(kind: .fgsm, epsilon: epsilon)
         let pgd = AttackSettings(kind: .pgd, epsilon: epsilon, steps: pgdSteps)
         var start = mine.lowerBound
         while start < mine.upperBound {
             let n = min(chunk, mine.upperBound - start)
-            data.images.withUnsafeBufferPointer { img in
-                x.pointer.update(from: img.baseAddress! + start * d, count: n * d)
-            }
+            let x = pair.pointer, xPGD = pair.pointer + n * d
+            data.images.withUnsafeBufferPointer { img in x.update(from: img.baseAddress! + start * d, count: n * d) }
             for i in 0..<n { labels[i] = data.labels[start + i]; indices[i] = Int64(start + i) }
-            func correct(_ input: UnsafePointer<Float>) -> Int64 {
-                let logits = network.forward(input, batch: n)
-                var c: Int64 = 0
-                for i in 0..<n where Energy.argmax(logits + i * k, k) == Int(labels[i]) { c += 1 }
-                return c
-            }
-            counts[1] += correct(x.pointer)
-            for (slot, settings) in [(2, fgsm), (3, pgd)] {
-                labels.withUnsafeBufferPointer { l in
-                    indices.withUnsafeBufferPointer { ix in
-                        attacker.perturb(x.pointer, labels: l.baseAddress!, n: n, settings: settings, seed: seed,
-                                         stream: .evaluation, epoch: 0, indices: ix.baseAddress!, output: xAdv.pointer)
+            labels.withUnsafeBufferPointer { l in
+                indices.withUnsafeBufferPointer { ix in
+                    for (settings, out) in [(fgsm, xFGSM.pointer), (pgd, xPGD)] {
+                        attacker.perturb(x, labels: l.baseAddress!, n: n, settings: settings, seed: seed,
+                                         stream: .evaluation, epoch: 0, indices: ix.baseAddress!, output: out)
                     }
+                    let logits = network.forward(xFGSM.pointer, batch: n)
+                    for i in 0..<n where Energy.argmax(logits + i * k, k) == Int(l[i]) { counts[2] += 1 }
+                    // Clean and PGD rows in one pass; the objective gives per-sample energies.
+                    let both = network.forward(x, batch: 2 * n)
+                    let loss = objective.compute(logits: both, n: n, classes: k, labels: l.baseAddress!,
+                                                 reference: nil, scale: 0, dLogits: dLogits.pointer)
+                    for i in 0..<n {
+                        if objective.predictedClean.pointer[i] == Float(l[i]) { counts[1] += 1 }
+                        if objective.predictedAdv.pointer[i] == Float(l[i]) { counts[3] += 1 }
+                    }
+                    stats.accumulate(objective, labels: Array(l.prefix(n)), loss: loss)
                 }
-                counts[slot] += correct(xAdv.pointer)
             }
             start += n
         }
         try comm.allreduceSum(&counts)
-        return Result(samples: Int(counts[0]), clean: Int(counts[1]), fgsm: Int(counts[2]), pgd: Int(counts[3]))
+        try stats.reduce(comm)
+        return Result(samples: Int(counts[0]), clean: Int(counts[1]), fgsm: Int(counts[2]), pgd: Int(counts[3]),
+                      statistics: stats)
     }
 }

@@ -7,6 +7,7 @@ public indirect enum JSONValue: Sendable {
     case string(String)
     case bool(Bool)
     case object([(String, JSONValue)])
+    case array([JSONValue])
 
     public var text: String {
         switch self {
@@ -20,6 +21,8 @@ public indirect enum JSONValue: Sendable {
             let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
             let array = String(decoding: data, as: UTF8.self)
             return String(array.dropFirst().dropLast())
+        case .array(let items):
+            return "[" + items.map(\.text).joined(separator: ",") + "]"
         case .object(let pairs):
             return "{" + pairs.map { JSONValue.string($0.0).text + ":" + $0.1.text }.joined(separator: ",") + "}"
         }

@@ -61,31 +61,43 @@ public final class TrainStep {
     @discardableResult
     public func computeGradients(globalBatch: Int, epoch: Int) -> Double {
         network.zeroGradients()
+        guard count > 0 else { objective.reset(); return 0 }
+        let loss = forward(scale: 1 / Float(globalBatch), epoch: epoch, stream: .training)
+        network.backward(dLogits.pointer, parameterGradients: true)
+        return loss
+    }
+
+    /// The same attack, forward pass and objective as a training step, without the
+    /// backward pass: per-sample energies for the probe set. `stream` keys the random
+    /// starts (`.training` reproduces the noise the samples get in training).
+    @discardableResult
+    public func computeEnergies(epoch: Int, stream: NoiseStream) -> Double {
+        guard count > 0 else { objective.reset(); return 0 }
+        return forward(scale: 0, epoch: epoch, stream: stream)
+    }
+
+    /// Attack (if any), one forward pass of [x; x*], and the objective into `dLogits`.
+    private func forward(scale: Float, epoch: Int, stream: NoiseStream) -> Double {
         let n = count
-        guard n > 0 else { objective.reset(); return 0 }
         let d = network.inputShape.count, k = network.classes
-        let scale = 1 / Float(globalBatch)
         return labelBuffer.withUnsafeBufferPointer { labels in
             indexBuffer.withUnsafeBufferPointer { indices in
                 let x = pair.pointer, xAdv = pair.pointer + n * d
                 if attack.kind == .none {
                     let logits = network.forward(x, batch: n)
-                    let loss = objective.computeClean(logits: logits, n: n, classes: k, labels: labels.baseAddress!,
-                                                      scale: scale, dLogits: dLogits.pointer)
-                    network.backward(dLogits.pointer, parameterGradients: true)
-                    return loss
+                    return objective.computeClean(logits: logits, n: n, classes: k, labels: labels.baseAddress!,
+                                                  scale: scale, dLogits: dLogits.pointer)
                 }
                 attacker.perturb(x, labels: labels.baseAddress!, n: n, settings: attack, seed: seed,
-                                 stream: .training, epoch: epoch, indices: indices.baseAddress!, output: xAdv)
+                                 stream: stream, epoch: epoch, indices: indices.baseAddress!, output: xAdv)
                 let logits = network.forward(x, batch: 2 * n)
                 let reference = aaeReference == .start ? UnsafePointer(attacker.startLoss.pointer) : nil
-                let loss = objective.compute(logits: logits, n: n, classes: k, labels: labels.baseAddress!,
-                                             reference: reference, scale: scale, dLogits: dLogits.pointer)
-                network.backward(dLogits.pointer, parameterGradients: true)
-                return loss
+                return objective.compute(logits: logits, n: n, classes: k, labels: labels.baseAddress!,
+                                         reference: reference, scale: scale, dLogits: dLogits.pointer)
             }
         }
     }
 
+    public var indices: [Int64] { Array(indexBuffer.prefix(count)) }
     public var labels: [Int32] { Array(labelBuffer.prefix(count)) }
 }

@@ -3,6 +3,7 @@ import DataIO
 import Distributed
 import Foundation
 import NeuralCore
+import Observatory
 
 public enum TrainingError: Error, CustomStringConvertible {
     case nonFinite(String)
@@ -50,7 +51,10 @@ public final class Trainer {
     public private(set) var skippedSteps = 0
     /// Set by the command to stop all ranks at a step boundary on SIGTERM, SIGINT or SIGUSR1.
     public var signals: StopSignals?
-    private var metricsLines: [String] = []
+    var metricsLines: [String] = []
+    var tensorBoard: TensorBoardWriter?
+    var alarms: Alarms
+    public let probes: ProbeSet
 
     public init(config: TrainConfig, comm: any Communicator, train: Dataset, test: Dataset) throws {
         self.config = config
@@ -71,6 +75,9 @@ public final class Trainer {
         sharding = Sharding(sampleCount: self.train.count, batchSize: config.batchSize,
                             rank: comm.rank, ranks: comm.size)
         files = RunFiles(directory: config.outputDirectory)
+        alarms = Alarms(thresholds: config.alarms)
+        probes = ProbeSet(trainCount: self.train.count, testCount: self.test.count, trainSamples: config.probeSamples,
+                          testSamples: config.testProbeSamples, seed: config.seed)
     }
 
     /// Initial parameters: seeded PyTorch-style initialisation, or the `weights` file, on
@@ -114,22 +121,17 @@ public final class Trainer {
     /// Runs the remaining epochs. Returns the last evaluation, if any.
     @discardableResult
     public func run() throws -> Evaluator.Result? {
-        if comm.isRoot {
-            try files.create()
-            try AtomicFile.write(try config.recordJSON(version: record.version, ranks: comm.size,
-                                                       blasThreads: record.blasThreads), to: files.configPath)
-            metricsLines = files.metricsLines(before: epoch + (stepInEpoch > 0 ? 1 : 0))
-        }
+        try prepareOutputs()
         var last: Evaluator.Result?
         let steps = sharding.stepsPerEpoch
-        let p = network.parameterCount
         let grads = network.gradients
         var progress = Progress(stepsPerEpoch: steps, every: config.logEvery, launchedByMPI: Communicators.launchedByMPI)
         while epoch < config.epochs {
             let started = Date()
             let perm = sharding.permutation(seed: config.seed, epoch: epoch)
-            var stats = EpochStatistics()
+            var stats = EnergyStatistics(), interval = EnergyStatistics()
             var seen = 0
+            var lr: Float = 0
             while stepInEpoch < steps {
                 let range = sharding.localRange(step: stepInEpoch)
                 let global = sharding.globalRange(step: stepInEpoch).count
@@ -137,7 +139,7 @@ public final class Trainer {
                 let loss = step.computeGradients(globalBatch: global, epoch: epoch)
                 let outcome = try reduceStep(loss: loss, globalBatch: global)
                 let t = Double(epoch) + Double(stepInEpoch + 1) / Double(steps)
-                let lr = config.schedule.rate(peak: config.learningRate, epoch: t, epochs: config.epochs)
+                lr = config.schedule.rate(peak: config.learningRate, epoch: t, epochs: config.epochs)
                 var problem = outcome.nonFinite
                 if problem == nil && !optimizer.staysFinite(parameters: network.parameters.pointer,
                                                            gradients: grads.pointer, learningRate: lr) {
@@ -152,16 +154,20 @@ public final class Trainer {
                 } else {
                     optimizer.step(parameters: network.parameters.pointer, gradients: grads.pointer, learningRate: lr)
                     stats.accumulate(step.objective, labels: step.labels, loss: loss)
+                    interval.accumulate(step.objective, labels: step.labels, loss: loss)
                 }
                 stepInEpoch += 1; globalStep += 1; seen += global
                 if comm.isRoot {
                     let elapsed = Date().timeIntervalSince(started)
                     let rate = Double(seen) / max(elapsed, 1e-9)
-                    let aaeRate = stats[.aae] / max(stats[.count], 1)
+                    let aaeRate = stats.counter(.aae) / max(stats.counter(.count), 1)
                     progress.update(step: stepInEpoch, String(format:
                         "epoch %d/%d  step %d/%d  %.0f samples/s  ETA %@  loss %.4f  AAE %.1f%% (rank 0)  lr %.4g",
                         epoch + 1, config.epochs, stepInEpoch, steps, rate,
                         formatDuration(Double(train.count - seen) / rate), outcome.loss, 100 * aaeRate, lr))
+                }
+                if config.logEvery > 0 && stepInEpoch % config.logEvery == 0 && stepInEpoch < steps {
+                    try logInterval(&interval, progress: Double(stepInEpoch) / Double(steps), lr: lr)
                 }
                 if outcome.stop { try preempt() }
             }
@@ -173,42 +179,10 @@ public final class Trainer {
                 eval = try evaluator.evaluate(test, comm: comm)
                 last = eval
             }
-            let lr = config.schedule.rate(peak: config.learningRate, epoch: Double(epoch + 1), epochs: config.epochs)
             epoch += 1; stepInEpoch = 0
-            if comm.isRoot {
-                progress.finishLine()
-                try report(epoch: epoch, stats: stats, eval: eval, seconds: seconds, lr: lr)
-                if config.checkpointEvery > 0 && (epoch % config.checkpointEvery == 0 || isLast) {
-                    try checkpoint().write(to: files.checkpointPath(globalStep: globalStep))
-                    files.prune(keep: config.keepCheckpoints)
-                }
-            }
+            if comm.isRoot { progress.finishLine() }
+            if try endEpoch(stats: stats, eval: eval, seconds: seconds, lr: lr) { break }
         }
         return last
-    }
-
-    private func report(epoch: Int, stats: EpochStatistics, eval: Evaluator.Result?, seconds: Double, lr: Float) throws {
-        var line: [(String, JSONValue)] = [
-            ("epoch", .integer(epoch)), ("step", .integer(globalStep)), ("lr", .number(Double(lr))),
-            ("seconds", .number(seconds)), ("samples_per_s", .number(stats[.count] / max(seconds, 1e-9))),
-            ("ranks", .integer(comm.size)),
-            ("train", .object(stats.summary.map { ($0.0, .number($0.1)) })),
-        ]
-        var text = String(format: "epoch %d/%d  %.1fs  loss %.4f  train clean %.2f%% adv %.2f%%  AAE %d (%.2f%%)  |ΔE| %.3f",
-                          epoch, config.epochs, seconds, stats[.loss] / max(stats[.count], 1),
-                          100 * stats[.correctClean] / max(stats[.count], 1), 100 * stats[.correctAdv] / max(stats[.count], 1),
-                          Int(stats[.aae]), 100 * stats[.aae] / max(stats[.count], 1), stats[.deltaNorm] / max(stats[.count], 1))
-        if let e = eval {
-            line.append(("test", .object([
-                ("samples", .integer(e.samples)), ("clean_acc", .number(e.accuracy(e.clean))),
-                ("fgsm_acc", .number(e.accuracy(e.fgsm))), ("pgd_acc", .number(e.accuracy(e.pgd))),
-                ("pgd_steps", .integer(config.evalPGDSteps)), ("eps", .number(Double(config.attack.epsilon))),
-            ])))
-            text += String(format: "  | test clean %.2f%% FGSM %.2f%% PGD-%d %.2f%%", 100 * e.accuracy(e.clean),
-                           100 * e.accuracy(e.fgsm), config.evalPGDSteps, 100 * e.accuracy(e.pgd))
-        }
-        log(text)
-        metricsLines.append(JSONValue.object(line).text)
-        try AtomicFile.write(metricsLines.joined(separator: "\n") + "\n", to: files.metricsPath)
     }
 }

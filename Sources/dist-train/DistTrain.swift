@@ -11,7 +11,7 @@ struct DistTrain: ParsableCommand {
             on the number of ranks. See docs/usage.md and docs/maths.md.
             """,
         version: DistTrainVersion.string,
-        subcommands: [TrainCommand.self, EvalCommand.self, ExportCommand.self, BenchCommand.self],
+        subcommands: [TrainCommand.self, EvalCommand.self, ExportCommand.self, ReportCommand.self, BenchCommand.self],
         defaultSubcommand: TrainCommand.self)
 }
 
