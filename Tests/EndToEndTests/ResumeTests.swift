@@ -14,7 +14,7 @@ final class ResumeTests: XCTestCase {
         let r = try Launcher.train(ranks: 1, args + ["--out", full])
         XCTAssertEqual(r.status, 0, r.stderr)
         let names = try FileManager.default.contentsOfDirectory(atPath: full + "/checkpoints").sorted()
-        XCTAssertEqual(names, ["step-00000008.dtck", "step-00000016.dtck", "step-00000024.dtck"])
+        XCTAssertEqual(names, ["best.dtck", "step-00000008.dtck", "step-00000016.dtck", "step-00000024.dtck"])
         let final = try Launcher.finalCheckpoint(full)
         XCTAssertEqual(final.epoch, 3)
         XCTAssertEqual(final.globalStep, 24)

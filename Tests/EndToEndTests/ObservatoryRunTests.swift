@@ -1,0 +1,108 @@
+import DataIO
+import Foundation
+import XCTest
+
+/// The energy observatory on real runs: statistics and probes do not depend on the number
+/// of ranks, TensorBoard's own reader finds the values of metrics.jsonl, and the report's
+/// quiver arrows are the probe CSV's rows.
+final class ObservatoryRunTests: XCTestCase {
+    let args = ["--data-dir", Launcher.dataDirectory, "--model", "cnn-small", "--at", "fgsm-rs", "--train-samples", "640",
+                "--batch-size", "64", "--epochs", "2", "--eval-samples", "96", "--eval-pgd-steps", "2",
+                "--probe-samples", "50", "--test-probe-samples", "20", "--seed", "4", "--threads", "1", "--log-every", "4"]
+
+    func epochLines(_ dir: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }.filter { $0["interval"] == nil }
+    }
+
+    func testStatisticsAndProbesAreRankIndependent() throws {
+        let one = Launcher.temporaryDirectory("obs1"), two = Launcher.temporaryDirectory("obs2")
+        for (ranks, dir) in [(1, one), (2, two)] {
+            let r = try Launcher.train(ranks: ranks, args + ["--out", dir])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let a = try epochLines(one), b = try epochLines(two)
+        XCTAssertEqual(a.count, 2)
+        XCTAssertEqual(b.count, 2)
+        for (la, lb) in zip(a, b) {
+            for part in ["train", "test"] {
+                var ta = la[part] as! [String: Any], tb = lb[part] as! [String: Any]
+                if part == "test" { ta = ta["energies"] as! [String: Any]; tb = tb["energies"] as! [String: Any] }
+                for key in ["samples", "E_x", "E_xadv", "E_xy", "E_xadv_y", "norm_dE", "norm_dE_std", "der", "ce_adv",
+                            "aae_count", "adv_acc", "clean_acc"] {
+                    let x = ta[key] as! Double, y = tb[key] as! Double
+                    XCTAssertEqual(x, y, accuracy: 1e-5 * max(1, abs(x)), "\(part) \(key)")
+                }
+                for group in ["correct", "wrong"] {
+                    let ga = ta[group] as! [String: Any], gb = tb[group] as! [String: Any]
+                    XCTAssertEqual(ga["samples"] as! Double, gb["samples"] as! Double, "\(part) \(group) samples")
+                }
+                let ha = (ta["hist"] as! [String: Any])["norm_dE"] as! [String: Any]
+                let hb = (tb["hist"] as! [String: Any])["norm_dE"] as! [String: Any]
+                XCTAssertEqual(ha["all"] as! [Double], hb["all"] as! [Double], "\(part) histogram of ‖ΔE‖")
+                XCTAssertEqual((ha["all"] as! [Double]).reduce(0, +), ta["samples"] as! Double)
+            }
+        }
+        // The probe CSVs: same samples in the same order, values equal within rounding.
+        for epoch in ["0001", "0002"] {
+            let ra = try String(contentsOfFile: one + "/energies/epoch-\(epoch).csv", encoding: .utf8).split(separator: "\n")
+            let rb = try String(contentsOfFile: two + "/energies/epoch-\(epoch).csv", encoding: .utf8).split(separator: "\n")
+            XCTAssertEqual(ra.count, 1 + 50 + 20)
+            XCTAssertEqual(ra.count, rb.count)
+            for (x, y) in zip(ra.dropFirst(), rb.dropFirst()) {
+                let fx = x.split(separator: ","), fy = y.split(separator: ",")
+                XCTAssertEqual(fx[0...4], fy[0...4], "split, index, label, predictions")
+                for j in 5..<12 {
+                    let u = Double(fx[j])!, v = Double(fy[j])!
+                    XCTAssertEqual(u, v, accuracy: 1e-4 * max(1, abs(u)), "column \(j) of \(x)")
+                }
+            }
+        }
+        for d in [one, two] { try? FileManager.default.removeItem(atPath: d) }
+    }
+
+    func testTensorBoardAndReportMatchTheRunFiles() throws {
+        let dir = Launcher.temporaryDirectory("obs-tb")
+        let r = try Launcher.train(ranks: 1, args + ["--out", dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = try epochLines(dir)
+
+        // TensorBoard's EventAccumulator reads the scalars back.
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Reference/read_tensorboard.py").path
+        let check = try Launcher.run("/usr/bin/env", ["python3", "-c", "import tensorboard"], timeout: 60)
+        if check.status != 0 { throw XCTSkip("python3 cannot import tensorboard: launch/install-deps.sh --tests installs it") }
+        let tb = try Launcher.run("/usr/bin/env", ["python3", script, dir + "/tb"], timeout: 120)
+        XCTAssertEqual(tb.status, 0, tb.stderr)
+        let read = try JSONSerialization.jsonObject(with: Data(tb.stdout.utf8)) as! [String: Any]
+        let scalars = read["scalars"] as! [String: [[Double]]]
+        for line in lines {
+            let step = Double(line["step"] as! Int)
+            let train = line["train"] as! [String: Any], test = line["test"] as! [String: Any]
+            for (tag, expected) in [("train/E_x", train["E_x"] as! Double), ("train/norm_dE", train["norm_dE"] as! Double),
+                                    ("train/aae_count", train["aae_count"] as! Double),
+                                    ("test/pgd_acc", test["pgd_acc"] as! Double), ("lr", line["lr"] as! Double)] {
+                let point = scalars[tag]?.first { $0[0] == step }
+                XCTAssertNotNil(point, "no \(tag) at step \(step)")
+                if let point { XCTAssertEqual(point[1], expected, accuracy: 1e-6 * max(1, abs(expected)), tag) }
+            }
+        }
+        let histograms = read["histograms"] as! [String: Any]
+        XCTAssertNotNil(histograms["train/norm_dE"], "histograms: \(histograms.keys.sorted())")
+
+        // Every train probe row of the last epoch is one arrow of the report's random-subset plot.
+        let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
+        XCTAssertFalse(html.contains("http://") || html.contains("https://"), "external resource in report.html")
+        let csv = try String(contentsOfFile: dir + "/energies/epoch-0002.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        let trainRows = csv.filter { $0.hasPrefix("train,") }
+        XCTAssertEqual(trainRows.count, 50)
+        for row in trainRows {
+            let f = row.split(separator: ",")
+            // data-id is the sample index; the arrow runs from (E(x), E(x,y)) to (E(x*), E(x*,y)).
+            XCTAssert(html.contains("data-id=\"\(f[1])\" data-x0=\"\(f[5])\" data-y0=\"\(f[6])\" data-x1=\"\(f[7])\" data-y1=\"\(f[8])\""),
+                      "no arrow for probe row \(row)")
+        }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
