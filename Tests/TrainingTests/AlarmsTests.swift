@@ -1,0 +1,64 @@
+import Training
+import XCTest
+
+/// The CO and RO alarms on hand-made epoch sequences.
+final class AlarmsTests: XCTestCase {
+    func testQuietRunRaisesNothing() {
+        var a = Alarms(thresholds: AlarmThresholds())
+        for e in 1...10 {
+            let out = a.update(epoch: e, trainAAERate: 0.001, trainAdvAcc: 0.5 + 0.01 * Double(e),
+                               testFGSM: 0.55 + 0.01 * Double(e), testPGD: 0.50 + 0.01 * Double(e))
+            XCTAssertEqual(out, [], "epoch \(e)")
+        }
+        XCTAssertEqual(a.best?.epoch, 10)
+    }
+
+    func testFGSMPGDGapRaisesCO() {
+        var a = Alarms(thresholds: AlarmThresholds())
+        XCTAssertEqual(a.update(epoch: 1, trainAAERate: 0, trainAdvAcc: 0.5, testFGSM: 0.6, testPGD: 0.5), [])
+        let out = a.update(epoch: 2, trainAAERate: 0, trainAdvAcc: 0.9, testFGSM: 0.85, testPGD: 0.6)
+        XCTAssertEqual(out.map(\.kind), [.co])
+        XCTAssert(out[0].message.contains("FGSM accuracy 85.0%") && out[0].message.contains("PGD accuracy 60.0%"), out[0].message)
+    }
+
+    func testPGDCollapseRaisesCO() {
+        var a = Alarms(thresholds: AlarmThresholds())
+        _ = a.update(epoch: 1, trainAAERate: 0, trainAdvAcc: 0.5, testFGSM: 0.55, testPGD: 0.5)
+        let out = a.update(epoch: 2, trainAAERate: 0, trainAdvAcc: 0.5, testFGSM: 0.45, testPGD: 0.25)
+        XCTAssertEqual(out.map(\.kind), [.co])
+        XCTAssert(out[0].message.contains("fell from 50.0% to 25.0%"), out[0].message)
+    }
+
+    func testAAEJumpOverRunningMedianRaisesCO() {
+        var a = Alarms(thresholds: AlarmThresholds())
+        for (e, rate) in [0.002, 0.003, 0.002].enumerated() {
+            XCTAssertEqual(a.update(epoch: e + 1, trainAAERate: rate, trainAdvAcc: 0.5, testFGSM: nil, testPGD: nil), [])
+        }
+        // 10× the median 0.2% is 2%: 1.9% stays quiet, 3% fires.
+        XCTAssertEqual(a.update(epoch: 4, trainAAERate: 0.019, trainAdvAcc: 0.5, testFGSM: nil, testPGD: nil), [])
+        let out = a.update(epoch: 5, trainAAERate: 0.3, trainAdvAcc: 0.5, testFGSM: nil, testPGD: nil)
+        XCTAssertEqual(out.map(\.kind), [.co])
+    }
+
+    func testAAERateFloorIgnoresJumpsFromZero() {
+        var a = Alarms(thresholds: AlarmThresholds())
+        _ = a.update(epoch: 1, trainAAERate: 0, trainAdvAcc: 0.5, testFGSM: nil, testPGD: nil)
+        _ = a.update(epoch: 2, trainAAERate: 0, trainAdvAcc: 0.5, testFGSM: nil, testPGD: nil)
+        // A few AAEs out of thousands (0.5%) is below 10 × the 0.1% floor.
+        XCTAssertEqual(a.update(epoch: 3, trainAAERate: 0.005, trainAdvAcc: 0.5, testFGSM: nil, testPGD: nil), [])
+    }
+
+    func testRobustOverfittingNeedsRisingTrainAccuracy() {
+        var a = Alarms(thresholds: AlarmThresholds())
+        _ = a.update(epoch: 1, trainAAERate: 0, trainAdvAcc: 0.50, testFGSM: 0.55, testPGD: 0.48)
+        // Test PGD down 4 points while training robust accuracy also falls: not RO.
+        XCTAssertEqual(a.update(epoch: 2, trainAAERate: 0, trainAdvAcc: 0.45, testFGSM: 0.50, testPGD: 0.44), [])
+        // Down 5 points below the best while training robust accuracy rose above its value then: RO.
+        let out = a.update(epoch: 3, trainAAERate: 0, trainAdvAcc: 0.60, testFGSM: 0.50, testPGD: 0.43)
+        XCTAssertEqual(out.map(\.kind), [.ro])
+        XCTAssert(out[0].message.contains("best 48.0% (epoch 1)"), out[0].message)
+        XCTAssertEqual(a.best?.epoch, 1)
+        XCTAssert(a.isBest(epoch: 1))
+        XCTAssertFalse(a.isBest(epoch: 3))
+    }
+}
