@@ -47,7 +47,8 @@ public struct Alarms: Sendable {
                     "training AAE rate \(pct(trainAAERate))% is over \(Int(thresholds.coAAEFactor))× its running median \(pct(median))%"))
             }
         }
-        if let pgd = testPGD, let b = best, pgd < b.pgd - thresholds.roDrop, trainAdvAcc > b.trainAdv {
+        // A CO alarm explains a PGD drop better than robust overfitting: one diagnosis per epoch.
+        if out.isEmpty, let pgd = testPGD, let b = best, pgd < b.pgd - thresholds.roDrop, trainAdvAcc > b.trainAdv {
             out.append(Alarm(kind: .ro, epoch: epoch, message:
                 "test PGD accuracy \(pct(pgd))% is \(pct(b.pgd - pgd)) points below its best \(pct(b.pgd))% (epoch \(b.epoch)) " +
                 "while training adversarial accuracy rose from \(pct(b.trainAdv))% to \(pct(trainAdvAcc))%"))

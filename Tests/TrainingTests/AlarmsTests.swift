@@ -48,6 +48,13 @@ final class AlarmsTests: XCTestCase {
         XCTAssertEqual(a.update(epoch: 3, trainAAERate: 0.005, trainAdvAcc: 0.5, testFGSM: nil, testPGD: nil), [])
     }
 
+    func testCatastrophicOverfittingIsNotAlsoReportedAsRobustOverfitting() {
+        var a = Alarms(thresholds: AlarmThresholds())
+        _ = a.update(epoch: 1, trainAAERate: 0, trainAdvAcc: 0.40, testFGSM: 0.50, testPGD: 0.40)
+        let out = a.update(epoch: 2, trainAAERate: 0, trainAdvAcc: 0.60, testFGSM: 0.70, testPGD: 0.05)
+        XCTAssertEqual(Set(out.map(\.kind)), [.co])
+    }
+
     func testRobustOverfittingNeedsRisingTrainAccuracy() {
         var a = Alarms(thresholds: AlarmThresholds())
         _ = a.update(epoch: 1, trainAAERate: 0, trainAdvAcc: 0.50, testFGSM: 0.55, testPGD: 0.48)
