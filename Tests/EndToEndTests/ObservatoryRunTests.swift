@@ -103,6 +103,29 @@ final class ObservatoryRunTests: XCTestCase {
             XCTAssert(html.contains("data-id=\"\(f[1])\" data-x0=\"\(f[5])\" data-y0=\"\(f[6])\" data-x1=\"\(f[7])\" data-y1=\"\(f[8])\""),
                       "no arrow for probe row \(row)")
         }
+        try renderInChromium(dir)
         try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// The real run's report renders in headless Chromium (Debian's `chromium`): the DOM after
+    /// the page's script has the plots, the epoch selector and every train probe's arrow.
+    func renderInChromium(_ dir: String) throws {
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: {
+            FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("no chromium: launch/install-deps.sh --tests installs Debian's package")
+        }
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--user-data-dir=\(dir)/chromium-profile"]
+        let dom = try Launcher.run(chromium, flags + ["--dump-dom", "file://\(dir)/report.html"], timeout: 120)
+        XCTAssertEqual(dom.status, 0, dom.stderr)
+        for element in ["<svg", "<select", "class=\"arrow\"", "Curves", "Alarms"] {
+            XCTAssert(dom.stdout.contains(element), "rendered DOM lacks \(element)")
+        }
+        let shot = dir + "/report.png"
+        let r = try Launcher.run(chromium, flags + ["--screenshot=\(shot)", "--window-size=1200,1600", "file://\(dir)/report.html"],
+                                 timeout: 120)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let size = (try FileManager.default.attributesOfItem(atPath: shot)[.size] as? NSNumber)?.intValue ?? 0
+        XCTAssertGreaterThan(size, 50_000, "the screenshot looks blank (\(size) bytes)")
     }
 }
