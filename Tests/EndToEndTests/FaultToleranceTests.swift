@@ -69,3 +69,75 @@ final class FaultToleranceTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 }
+
+/// Damaged checkpoints and dead ranks.
+final class CheckpointAndDeadRankTests: XCTestCase {
+    let args = ["--data-dir", Launcher.dataDirectory, "--model", "mlp", "--at", "fgsm-rs", "--train-samples", "1280",
+                "--batch-size", "64", "--epochs", "3", "--eval-samples", "64", "--eval-pgd-steps", "2",
+                "--seed", "13", "--threads", "1", "--log-every", "1"]
+
+    func testCorruptNewestCheckpointIsSkippedForThePreviousOne() throws {
+        let full = Launcher.temporaryDirectory("ck-full")
+        XCTAssertEqual(try Launcher.train(ranks: 1, args + ["--out", full]).status, 0)
+        let reference = try Launcher.finalCheckpoint(full)
+
+        // Keep epochs 1 and 2, then damage epoch 2's checkpoint: one flipped byte in the payload.
+        let dir = Launcher.temporaryDirectory("ck-damaged")
+        try FileManager.default.createDirectory(atPath: dir + "/checkpoints", withIntermediateDirectories: true)
+        for name in ["step-00000020.dtck", "step-00000040.dtck"] {
+            try FileManager.default.copyItem(atPath: full + "/checkpoints/" + name, toPath: dir + "/checkpoints/" + name)
+        }
+        let damaged = dir + "/checkpoints/step-00000040.dtck"
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: damaged)))
+        bytes[bytes.count / 2] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: damaged))
+
+        let r = try Launcher.train(ranks: 1, args + ["--out", dir, "--resume", "auto"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssert(r.stderr.contains("skipping checkpoint") && r.stderr.contains("step-00000040.dtck"), r.stderr)
+        XCTAssert(r.stdout.contains("resumed from \(dir)/checkpoints/step-00000020.dtck"), r.stdout)
+        XCTAssertEqual(try Launcher.finalCheckpoint(dir).parameters, reference.parameters)
+
+        // A truncated checkpoint given explicitly is an error naming it.
+        let truncated = dir + "/truncated.dtck"
+        try Data(bytes.prefix(100)).write(to: URL(fileURLWithPath: truncated))
+        let r2 = try Launcher.train(ranks: 1, args + ["--out", dir + "/x", "--resume", truncated])
+        XCTAssertNotEqual(r2.status, 0)
+        XCTAssert(r2.stderr.contains(truncated), r2.stderr)
+        for d in [full, dir] { try? FileManager.default.removeItem(atPath: d) }
+    }
+
+    /// SIGKILL one rank mid-epoch 2 under mpirun: the job ends non-zero within 30 s, the
+    /// epoch-1 checkpoint is intact, and resuming from it reproduces the uninterrupted run.
+    func killRank(_ victim: Int) throws {
+        let full = Launcher.temporaryDirectory("dead-full")
+        XCTAssertEqual(try Launcher.train(ranks: 2, args + ["--out", full]).status, 0)
+        let reference = try Launcher.finalCheckpoint(full)
+
+        let dir = Launcher.temporaryDirectory("dead")
+        let run = try Launcher.start(ranks: 2, args + ["--out", dir])
+        XCTAssert(run.waitFor("epoch 2/3  step 5/20", timeout: 120), run.stdout + run.stderr)
+        // mpirun starts the local ranks as its children, in rank order.
+        let children = try Launcher.run("/usr/bin/pgrep", ["-P", String(run.process.processIdentifier)]).stdout
+            .split(separator: "\n").compactMap { Int32($0) }.sorted()
+        XCTAssertEqual(children.count, 2, "rank processes: \(children)")
+        guard children.count == 2 else { _ = run.wait(timeout: 60); return }
+        let killed = Date()
+        kill(children[victim], SIGKILL)
+        let status = run.wait(timeout: 60)
+        let seconds = Date().timeIntervalSince(killed)
+        print("rank \(victim) killed: job ended with \(String(describing: status)) after \(String(format: "%.2f", seconds)) s")
+        XCTAssertNotNil(status, "the job did not end within 60 s of the SIGKILL")
+        XCTAssertNotEqual(status, 0)
+        XCTAssertLessThan(seconds, 30)
+        XCTAssertEqual(try Launcher.finalCheckpoint(dir).globalStep, 20, "the epoch-1 checkpoint is the newest")
+
+        let r = try Launcher.train(ranks: 2, args + ["--out", dir, "--resume", "auto"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertLessThanOrEqual(Launcher.relativeDifference(reference.parameters, try Launcher.finalCheckpoint(dir).parameters), 1e-6)
+        for d in [full, dir] { try? FileManager.default.removeItem(atPath: d) }
+    }
+
+    func testKilledRankZeroEndsTheJobAndResumeReproduces() throws { try killRank(0) }
+    func testKilledRankOneEndsTheJobAndResumeReproduces() throws { try killRank(1) }
+}
