@@ -107,6 +107,27 @@ final class ObservatoryRunTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
+    /// A CO alarm (forced with a tiny --co-gap) goes to stderr and metrics.jsonl, and
+    /// `--stop-on co` ends the run after that epoch with a checkpoint.
+    func testStopOnCOEndsTheRunAtTheAlarm() throws {
+        let dir = Launcher.temporaryDirectory("stop-on")
+        let r = try Launcher.train(ranks: 2, ["--data-dir", Launcher.dataDirectory, "--model", "mlp", "--at", "fgsm",
+                                              "--train-samples", "256", "--batch-size", "64", "--epochs", "4",
+                                              "--eval-samples", "64", "--eval-pgd-steps", "5", "--eps", "0.3",
+                                              "--co-gap", "0.0001", "--stop-on", "co", "--probe-samples", "0",
+                                              "--test-probe-samples", "0", "--out", dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssert(r.stderr.contains("ALARM (catastrophic overfitting) at epoch 1"), r.stderr)
+        XCTAssert(r.stdout.contains("stopping: --stop-on co"), r.stdout)
+        let lines = try epochLines(dir)
+        XCTAssertEqual(lines.count, 1, "the run stops after the first epoch")
+        let alarms = lines[0]["alarms"] as? [[String: Any]]
+        XCTAssertEqual(alarms?.first?["kind"] as? String, "co")
+        XCTAssertEqual(try Launcher.finalCheckpoint(dir).globalStep, 4)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/energies"), "no probes were asked for")
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
     /// The real run's report renders in headless Chromium (Debian's `chromium`): the DOM after
     /// the page's script has the plots, the epoch selector and every train probe's arrow.
     func renderInChromium(_ dir: String) throws {
