@@ -2,9 +2,12 @@
 ///
 /// y[n, co, oy, ox] = b[co] + Σ_{ci, ky, kx} W[co, ci, ky, kx] · x[n, ci, oy·s − p + ky, ox·s − p + kx]
 /// W: (out, in, k, k) as PyTorch's `nn.Conv2d.weight`; b: (out). Input in `chw` or `hwc`
-/// layout, output in `hwc`, so with P = N·OH·OW rows and K = in·k·k:
-///   forward   Y (P, out) = col (P, K) · Wᵀ + b
-///   backward  dW += dYᵀ · col,  db += Σ_rows dY,  dcol = dY · W,  dx = col2im(dcol)
+/// layout, output in `hwc`. With P = N·OH·OW rows and K = k·k·in:
+///   forward   Y (P, out) = col (P, K) · W′ᵀ + b
+///   backward  dW′ = dYᵀ · col,  db += Σ_rows dY,  dcol = dY · W′,  dx = col2im(dcol)
+/// The unrolled patch is ordered (ky, kx, ci), not PyTorch's (ci, ky, kx), so that for `hwc`
+/// inputs each (ky, kx) tap is one contiguous run of `in` floats; W′ is W permuted to that
+/// order (a copy of out·K floats per pass), and dW′ is permuted back into dW.
 public final class Conv2d: Layer {
     public let inChannels, outChannels, kernel, stride, padding: Int
     public let inputShape: Shape
@@ -26,9 +29,14 @@ public final class Conv2d: Layer {
     private var db: UnsafeMutablePointer<Float>!
     private var col: FloatBuffer?
     private var dcol: FloatBuffer?
+    /// W and dW in (out, ky, kx, in) order.
+    private let wPermuted: FloatBuffer
+    private let dwPermuted: FloatBuffer
     private var capacity = 0
-    /// Precomputed input offset for each (output position, patch element); -1 for padding.
-    private let gatherIndex: [Int32]
+    /// Input offset of the first channel of each (output position, tap), or -1 for padding.
+    private let tapOffset: [Int32]
+    /// Distance between consecutive channels of one input pixel.
+    private let channelStride: Int
 
     public init(input: Shape, layout: Layout, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
         precondition(kernel > 0 && stride > 0 && padding >= 0)
@@ -44,23 +52,24 @@ public final class Conv2d: Layer {
         precondition(oh > 0 && ow > 0, "convolution kernel larger than padded input")
         outputShape = Shape(outChannels, oh, ow)
         let st = layout.strides(input)
-        var index = [Int32]()
-        index.reserveCapacity(oh * ow * input.channels * kernel * kernel)
+        channelStride = st.c
+        var offsets = [Int32]()
+        offsets.reserveCapacity(oh * ow * kernel * kernel)
         for oy in 0..<oh {
             for ox in 0..<ow {
-                for c in 0..<input.channels {
-                    for ky in 0..<kernel {
-                        let iy = oy * stride - padding + ky
-                        for kx in 0..<kernel {
-                            let ix = ox * stride - padding + kx
-                            let inside = iy >= 0 && iy < input.height && ix >= 0 && ix < input.width
-                            index.append(inside ? Int32(c * st.c + iy * st.h + ix * st.w) : -1)
-                        }
+                for ky in 0..<kernel {
+                    let iy = oy * stride - padding + ky
+                    for kx in 0..<kernel {
+                        let ix = ox * stride - padding + kx
+                        let inside = iy >= 0 && iy < input.height && ix >= 0 && ix < input.width
+                        offsets.append(inside ? Int32(iy * st.h + ix * st.w) : -1)
                     }
                 }
             }
         }
-        gatherIndex = index
+        tapOffset = offsets
+        wPermuted = FloatBuffer(count: outChannels * input.channels * kernel * kernel)
+        dwPermuted = FloatBuffer(count: outChannels * input.channels * kernel * kernel)
     }
 
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {
@@ -76,22 +85,40 @@ public final class Conv2d: Layer {
         capacity = batch
     }
 
+    /// W (out, in, k, k) → W′ (out, k, k, in).
+    private func permuteWeights() {
+        let c = inChannels, kk = kernel * kernel, wp = wPermuted.pointer
+        for o in 0..<outChannels {
+            for ci in 0..<c { for t in 0..<kk { wp[(o * kk + t) * c + ci] = w[(o * c + ci) * kk + t] } }
+        }
+    }
+
     public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
         reserve(batch: batch)
+        permuteWeights()
         let positions = outputShape.height * outputShape.width
         let rows = batch * positions, k = patch, n = inputShape.count
+        let c = inChannels, cs = channelStride, taps = kernel * kernel
         let colp = col!.pointer
-        gatherIndex.withUnsafeBufferPointer { gi in
-            let per = positions * k
+        tapOffset.withUnsafeBufferPointer { offsets in
             for s in 0..<batch {
-                let xs = x + s * n, cs = colp + s * per
-                for j in 0..<per {
-                    let src = Int(gi[j])
-                    cs[j] = src >= 0 ? xs[src] : 0
+                let xs = x + s * n
+                var dst = colp + s * positions * k
+                for j in 0..<(positions * taps) {
+                    let src = Int(offsets[j])
+                    if src < 0 {
+                        dst.update(repeating: 0, count: c)
+                    } else if cs == 1 {
+                        dst.update(from: xs + src, count: c)
+                    } else {
+                        for ci in 0..<c { dst[ci] = xs[src + ci * cs] }
+                    }
+                    dst += c
                 }
             }
         }
-        sgemm(transB: true, m: rows, n: outChannels, k: k, a: colp, lda: k, b: w, ldb: k, c: y, ldc: outChannels)
+        sgemm(transB: true, m: rows, n: outChannels, k: k, a: colp, lda: k, b: wPermuted.pointer, ldb: k,
+              c: y, ldc: outChannels)
         for r in 0..<rows {
             let row = y + r * outChannels
             for j in 0..<outChannels { row[j] += b[j] }
@@ -104,7 +131,11 @@ public final class Conv2d: Layer {
         let rows = batch * positions, k = patch
         if parameterGradients {
             sgemm(transA: true, m: outChannels, n: k, k: rows, a: dy, lda: outChannels,
-                  b: col!.pointer, ldb: k, beta: 1, c: dw, ldc: k)
+                  b: col!.pointer, ldb: k, c: dwPermuted.pointer, ldc: k)
+            let c = inChannels, kk = kernel * kernel, dwp = dwPermuted.pointer
+            for o in 0..<outChannels {
+                for ci in 0..<c { for t in 0..<kk { dw[(o * c + ci) * kk + t] += dwp[(o * kk + t) * c + ci] } }
+            }
             for r in 0..<rows {
                 let row = dy + r * outChannels
                 for j in 0..<outChannels { db[j] += row[j] }
@@ -112,16 +143,24 @@ public final class Conv2d: Layer {
         }
         guard let dx else { return }
         let dc = dcol!.pointer
-        sgemm(m: rows, n: k, k: outChannels, a: dy, lda: outChannels, b: w, ldb: k, c: dc, ldc: k)
-        let n = inputShape.count
+        sgemm(m: rows, n: k, k: outChannels, a: dy, lda: outChannels, b: wPermuted.pointer, ldb: k, c: dc, ldc: k)
+        let n = inputShape.count, c = inChannels, cs = channelStride, taps = kernel * kernel
         dx.update(repeating: 0, count: batch * n)
-        gatherIndex.withUnsafeBufferPointer { gi in
-            let per = positions * k
+        tapOffset.withUnsafeBufferPointer { offsets in
             for s in 0..<batch {
-                let dxs = dx + s * n, cs = dc + s * per
-                for j in 0..<per {
-                    let dst = Int(gi[j])
-                    if dst >= 0 { dxs[dst] += cs[j] }
+                let dxs = dx + s * n
+                var src = UnsafePointer(dc + s * positions * k)
+                for j in 0..<(positions * taps) {
+                    let dst = Int(offsets[j])
+                    if dst >= 0 {
+                        if cs == 1 {
+                            let d = dxs + dst
+                            for ci in 0..<c { d[ci] += src[ci] }
+                        } else {
+                            for ci in 0..<c { dxs[dst + ci * cs] += src[ci] }
+                        }
+                    }
+                    src += c
                 }
             }
         }
