@@ -144,13 +144,14 @@ final class ParityTests: XCTestCase {
     /// subset indices.
     private func compareTensor(_ values: UnsafeBufferPointer<Float>, _ f: ParityFixture, _ prefix: String,
                                _ name: String, _ what: String, line: UInt = #line) throws {
+        let floor = prefix == "sgd.param" ? Tolerance.trajectoryAbsolute : Tolerance.parameterAbsolute
         let expected = try f.doubles("\(prefix).\(name)")
         if let indices = try f.subset(name) {
             guard indices.allSatisfy({ values.indices.contains($0) }) else { return XCTFail("\(name): bad subset") }
             compare(indices.map { values[$0] }, expected, "\(what) \(name) (\(indices.count) of \(values.count))",
-                    absolute: Tolerance.parameterAbsolute, line: line)
+                    absolute: floor, line: line)
         } else {
-            compare(Array(values), expected, "\(what) \(name)", absolute: Tolerance.parameterAbsolute, line: line)
+            compare(Array(values), expected, "\(what) \(name)", absolute: floor, line: line)
         }
     }
 }
