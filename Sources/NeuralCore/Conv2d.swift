@@ -85,6 +85,9 @@ public final class Conv2d: Layer {
         capacity = batch
     }
 
+    /// Bytes of the unrolled-patch buffers and permuted weights.
+    public var workspaceBytes: Int { ((col?.count ?? 0) + (dcol?.count ?? 0) + 2 * wPermuted.count) * 4 }
+
     /// W (out, in, k, k) → W′ (out, k, k, in).
     private func permuteWeights() {
         let c = inChannels, kk = kernel * kernel, wp = wPermuted.pointer

@@ -12,6 +12,8 @@ public final class MaxPool2d: Layer {
     private var argmax: UnsafeMutablePointer<Int32>?
     private var capacity = 0
 
+    public var workspaceBytes: Int { capacity * outputShape.count * 4 }
+
     public init(shape: Shape, kernel: Int = 2) {
         precondition(shape.height >= kernel && shape.width >= kernel, "pooling window larger than input")
         inputShape = shape

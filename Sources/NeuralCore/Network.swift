@@ -113,4 +113,14 @@ public final class Network {
     }
 
     public func zeroGradients() { gradients.zero() }
+
+    /// Bytes of the buffers the network has allocated: parameters and gradients, and the
+    /// activations and backward buffers for the current batch capacity (layers' own
+    /// workspaces, such as unrolled convolution patches, included).
+    public var allocatedBytes: (parameters: Int, activations: Int) {
+        let p = (parameters.count + gradients.count) * 4
+        let acts = (activations.reduce(0) { $0 + $1.count } + gradientA.count + gradientB.count) * 4
+        let own = layers.reduce(0) { $0 + (($1 as? Conv2d)?.workspaceBytes ?? 0) + (($1 as? MaxPool2d)?.workspaceBytes ?? 0) }
+        return (p, acts + own)
+    }
 }

@@ -20,6 +20,8 @@ public final class TrainStep {
     private var labelBuffer: [Int32] = []
     private var indexBuffer: [Int64] = []
     public private(set) var count = 0
+    /// Time per phase of the steps run so far (the trainer adds allreduce and optimizer).
+    public var times = PhaseTimes()
 
     public init(network: Network, attack: AttackSettings, der: DERMode, beta: Float, gamma: Float,
                 aaeReference: AAEReference, seed: UInt64) {
@@ -63,7 +65,7 @@ public final class TrainStep {
         network.zeroGradients()
         guard count > 0 else { objective.reset(); return 0 }
         let loss = forward(scale: 1 / Float(globalBatch), epoch: epoch, stream: .training)
-        network.backward(dLogits.pointer, parameterGradients: true)
+        times.time(.backward) { network.backward(dLogits.pointer, parameterGradients: true) }
         return loss
     }
 
@@ -84,16 +86,22 @@ public final class TrainStep {
             indexBuffer.withUnsafeBufferPointer { indices in
                 let x = pair.pointer, xAdv = pair.pointer + n * d
                 if attack.kind == .none {
-                    let logits = network.forward(x, batch: n)
-                    return objective.computeClean(logits: logits, n: n, classes: k, labels: labels.baseAddress!,
-                                                  scale: scale, dLogits: dLogits.pointer)
+                    let logits = times.time(.forward) { network.forward(x, batch: n) }
+                    return times.time(.objective) {
+                        objective.computeClean(logits: logits, n: n, classes: k, labels: labels.baseAddress!,
+                                               scale: scale, dLogits: dLogits.pointer)
+                    }
                 }
-                attacker.perturb(x, labels: labels.baseAddress!, n: n, settings: attack, seed: seed,
-                                 stream: stream, epoch: epoch, indices: indices.baseAddress!, output: xAdv)
-                let logits = network.forward(x, batch: 2 * n)
+                times.time(.attack) {
+                    attacker.perturb(x, labels: labels.baseAddress!, n: n, settings: attack, seed: seed,
+                                     stream: stream, epoch: epoch, indices: indices.baseAddress!, output: xAdv)
+                }
+                let logits = times.time(.forward) { network.forward(x, batch: 2 * n) }
                 let reference = aaeReference == .start ? UnsafePointer(attacker.startLoss.pointer) : nil
-                return objective.compute(logits: logits, n: n, classes: k, labels: labels.baseAddress!,
-                                         reference: reference, scale: scale, dLogits: dLogits.pointer)
+                return times.time(.objective) {
+                    objective.compute(logits: logits, n: n, classes: k, labels: labels.baseAddress!,
+                                      reference: reference, scale: scale, dLogits: dLogits.pointer)
+                }
             }
         }
     }

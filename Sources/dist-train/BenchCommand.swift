@@ -9,21 +9,24 @@ import Training
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure training-step throughput (samples/s) and the sgemm peak in the same run.",
+        abstract: "Measure training-step throughput, its phases, memory, and the sgemm peak in the same run.",
         discussion: """
-            Rows: each model × {plain, fgsm-rs+DER(aae), pgd-10+DER(all)} training steps on random \
-            28×28 inputs at the given global batch, including the SGD update. samples/s is the median \
-            of --repeats timed blocks after warm-up; GFLOP/s counts the GEMM operations really issued. \
-            The sgemm peak is a square single-precision GEMM measured in the same run.
+            Rows: each model × {plain, fgsm-rs-der (FGSM-RS + DER on AAEs), pgd10-der (PGD-10 + DER on all)} \
+            training steps on random inputs at the given global batch, including the allreduce and the SGD \
+            update. samples/s is the median (and range) of --repeats timed blocks after warm-up; GFLOP/s \
+            counts the GEMM operations really issued; the sgemm peak is a square GEMM measured in the same \
+            run. Under mpirun the global batch is split across ranks (weak scaling: raise --batch-size with \
+            the rank count). Compare result files with Tests/Reference/compare_bench.py; \
+            launch/bench-vs-torch.sh runs the PyTorch reference beside it.
             """)
 
     @Option(help: "Comma-separated models.")
-    var models: String = "mlp,cnn-small"
+    var models: String = "mlp,cnn-small,cnn-large"
     @Option(help: "Comma-separated modes: plain, fgsm-rs-der, pgd10-der.")
     var modes: String = "plain,fgsm-rs-der,pgd10-der"
     @Option(help: "Global batch size.")
     var batchSize: Int = 128
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "OpenBLAS threads per rank.")
     var threads: Int = 1
     @Option(help: "Timed blocks per row (the median is reported).")
     var repeats: Int = 5
@@ -31,6 +34,8 @@ struct BenchCommand: ParsableCommand {
     var seconds: Double = 0.5
     @Option(help: "Size n of the n×n×n sgemm used to measure the peak.")
     var peakSize: Int = 1024
+    @Option(help: "Also append the JSON rows to this file.")
+    var output: String?
     @Flag(help: "Print one JSON object per row instead of a table.")
     var json = false
 
@@ -58,73 +63,125 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    struct Row {
+        var median, low, high, gflops: Double
+        var phases: PhaseTimes
+        var rssGrowthKB: Int
+        var parameterBytes, activationBytes: Int
+    }
+
     func run() throws {
+        let comm: any Communicator
+        do { comm = try Communicators.make() } catch { throw CLIError("\(error)") }
+        defer { (comm as? MPICommunicator)?.finalize() }
+        guard batchSize >= comm.size else { throw ValidationError("--batch-size \(batchSize) is smaller than the ranks (\(comm.size))") }
         BLASThreads.set(threads)
         let peak = sgemmPeak(n: peakSize)
-        if !json {
-            print(String(format: "sgemm peak (%d×%d×%d, %d thread%@): %.1f GFLOP/s", peakSize, peakSize, peakSize,
-                         threads, threads == 1 ? "" : "s", peak))
-            print("model       mode          samples/s   spread      GFLOP/s   % of peak")
+        let out = comm.isRoot
+        if out && !json {
+            print(String(format: "sgemm peak (%d³, %d thread%@): %.1f GFLOP/s; %d rank(s), global batch %d", peakSize,
+                         threads, threads == 1 ? "" : "s", peak, comm.size, batchSize))
+            print("model       mode          samples/s   range           GFLOP/s  %peak   attack forward  object backward allred  optim   peak RSS MiB (params+grads+momentum + activations)")
         }
-        let data = randomData(count: batchSize)
+        var lines: [String] = []
         for m in models.split(separator: ",").compactMap({ ModelKind(rawValue: String($0)) }) {
             for mode in modes.split(separator: ",").compactMap({ Mode(rawValue: String($0)) }) {
-                let r = measure(model: m, mode: mode, data: data)
-                if json {
-                    print(JSONValue.object([
-                        ("model", .string(m.rawValue)), ("mode", .string(mode.rawValue)),
-                        ("batch", .integer(batchSize)), ("threads", .integer(threads)),
-                        ("samples_per_s", .number(r.median)), ("samples_per_s_min", .number(r.low)),
-                        ("samples_per_s_max", .number(r.high)), ("gflops", .number(r.gflops)),
-                        ("sgemm_peak_gflops", .number(peak)),
-                    ]).text)
-                } else {
-                    print(pad(m.rawValue, 12) + pad(mode.rawValue, 14) + String(format: "%9.0f   %5.0f–%-5.0f %7.1f   %5.1f%%",
-                                 r.median, r.low, r.high, r.gflops, 100 * r.gflops / peak))
+                let r = try measure(model: m, mode: mode, comm: comm)
+                let rss = Self.peakRSSKB()
+                let total = max(r.phases.total, 1e-12)
+                let fractions = PhaseTimes.Phase.allCases.map { r.phases[$0] / total }
+                let line = JSONValue.object([
+                    ("model", .string(m.rawValue)), ("mode", .string(mode.rawValue)), ("batch", .integer(batchSize)),
+                    ("ranks", .integer(comm.size)), ("threads", .integer(threads)),
+                    ("samples_per_s", .number(r.median)), ("samples_per_s_min", .number(r.low)),
+                    ("samples_per_s_max", .number(r.high)), ("gflops", .number(r.gflops)),
+                    ("sgemm_peak_gflops", .number(peak)), ("fraction_of_peak", .number(r.gflops / peak)),
+                    ("phases", .object(PhaseTimes.Phase.allCases.map { ($0.name, .number(fractions[$0.rawValue])) })),
+                    ("peak_rss_kb", .integer(rss)), ("rss_growth_kb", .integer(r.rssGrowthKB)),
+                    ("parameter_bytes", .integer(r.parameterBytes)), ("activation_bytes", .integer(r.activationBytes)),
+                    ("impl", .string("dist-train \(DistTrainVersion.string)")),
+                ]).text
+                lines.append(line)
+                guard out else { continue }
+                if json { print(line) } else {
+                    print(pad(m.rawValue, 12) + pad(mode.rawValue, 14) + String(format: "%9.0f   %6.0f–%-6.0f %7.1f  %5.1f%%",
+                          r.median, r.low, r.high, r.gflops, 100 * r.gflops / peak)
+                          + fractions.map { String(format: " %6.1f%%", 100 * $0) }.joined()
+                          + String(format: "   %6.1f (%.1f + %.1f)", Double(rss) / 1024,
+                                   Double(r.parameterBytes) / 1048576, Double(r.activationBytes) / 1048576))
                 }
             }
+        }
+        if out, let output {
+            let existing = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            try AtomicFile.write(existing + lines.joined(separator: "\n") + "\n", to: output)
         }
     }
 
     private func pad(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count: max(1, width - s.count)) }
 
-    private func randomData(count: Int) -> Dataset {
-        var rng = KeyedRandom(seed: 7)
-        let images = (0..<(count * 784)).map { _ in rng.nextFloat() }
-        let labels = (0..<count).map { _ in Int32(rng.below(10)) }
-        return Dataset(name: "random", channels: 1, height: 28, width: 28, classes: 10, images: images, labels: labels)
-    }
-
-    private func measure(model: ModelKind, mode: Mode, data: Dataset) -> (median: Double, low: Double, high: Double, gflops: Double) {
+    private func measure(model: ModelKind, mode: Mode, comm: any Communicator) throws -> Row {
         let network = model.build(input: Shape(1, 28, 28), classes: 10)
         network.initialize(seed: 1)
         let (attack, der) = mode.settings(eps: 0.1)
         let step = TrainStep(network: network, attack: attack, der: der, beta: 1, gamma: 0, aaeReference: .start, seed: 1)
         let sgd = SGD(parameterCount: network.parameterCount, momentum: 0.9, weightDecay: 5e-4)
-        let comm = LocalCommunicator()
-        step.load(data, indices: 0..<data.count)
-        func once(_ i: Int) {
-            step.computeGradients(globalBatch: data.count, epoch: i)
-            try? comm.allreduceSum(network.gradients.buffer)
-            sgd.step(parameters: network.parameters.pointer, gradients: network.gradients.pointer, learningRate: 0.001)
+        var rng = KeyedRandom(seed: 7)
+        let data = Dataset(name: "random", channels: 1, height: 28, width: 28, classes: 10,
+                           images: (0..<(batchSize * 784)).map { _ in rng.nextFloat() },
+                           labels: (0..<batchSize).map { _ in Int32(rng.below(10)) })
+        step.load(data, indices: Sharding.shard(of: batchSize, rank: comm.rank, ranks: comm.size))
+        var extra = PhaseTimes()
+        func once(_ i: Int) throws {
+            step.computeGradients(globalBatch: batchSize, epoch: i)
+            try extra.time(.allreduce) { try comm.allreduceSum(network.gradients.buffer) }
+            extra.time(.optimizer) {
+                sgd.step(parameters: network.parameters.pointer, gradients: network.gradients.pointer, learningRate: 0.001)
+            }
         }
-        for i in 0..<3 { once(i) }
-        var rates: [Double] = [], flops = 0, time = 0.0
+        for i in 0..<3 { try once(i) }
+        let rssBefore = Self.currentRSSKB()
+        step.times.reset(); extra.reset()
+        var rates: [Double] = [], flops = 0, time = 0.0, steps = 0
         for _ in 0..<repeats {
             let f0 = GEMMCounter.flops
-            let start = DispatchTime.now().uptimeNanoseconds
-            var steps = 0, elapsed = 0.0
+            let start = PhaseTimes.now()
+            var n = 0, elapsed = 0.0
             repeat {
-                once(steps)
-                steps += 1
-                elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            } while elapsed < seconds
-            rates.append(Double(steps * data.count) / elapsed)
+                try once(steps)
+                steps += 1; n += 1
+                // Every rank runs the same number of steps: rank 0's clock decides, broadcast.
+                var done: [Int64] = [PhaseTimes.now() - start >= seconds ? 1 : 0]
+                try done.withUnsafeMutableBufferPointer { try comm.allreduceMax($0) }
+                elapsed = PhaseTimes.now() - start
+                if done[0] == 1 { break }
+            } while true
+            rates.append(Double(n * batchSize) / elapsed)
             flops += GEMMCounter.flops - f0
             time += elapsed
         }
+        var phases = step.times
+        for p in [PhaseTimes.Phase.allreduce, .optimizer] { phases.add(p, extra[p]) }
         rates.sort()
-        return (rates[rates.count / 2], rates.first!, rates.last!, Double(flops) / time / 1e9)
+        let bytes = network.allocatedBytes
+        return Row(median: rates[rates.count / 2], low: rates.first!, high: rates.last!,
+                   gflops: Double(flops) * Double(comm.size) / time / 1e9, phases: phases,
+                   rssGrowthKB: Self.currentRSSKB() - rssBefore,
+                   parameterBytes: bytes.parameters + sgd.velocity.count * 4, activationBytes: bytes.activations)
+    }
+
+    /// Peak resident set of this process, KiB (getrusage).
+    static func peakRSSKB() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int(usage.ru_maxrss)
+    }
+
+    /// Current resident set, KiB (/proc/self/statm).
+    static func currentRSSKB() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024 : 0
     }
 
     /// Best of several n×n×n sgemm calls, in GFLOP/s.
@@ -133,15 +190,14 @@ struct BenchCommand: ParsableCommand {
         var rng = KeyedRandom(seed: 3)
         for i in 0..<(n * n) { a.pointer[i] = rng.uniform(1); b.pointer[i] = rng.uniform(1) }
         var best = 0.0
-        let deadline = DispatchTime.now().uptimeNanoseconds + 1_000_000_000
+        let deadline = PhaseTimes.now() + 1
         var calls = 0
         repeat {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = PhaseTimes.now()
             sgemm(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
-            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            best = max(best, 2 * Double(n) * Double(n) * Double(n) / dt / 1e9)
+            best = max(best, 2 * Double(n) * Double(n) * Double(n) / (PhaseTimes.now() - t0) / 1e9)
             calls += 1
-        } while DispatchTime.now().uptimeNanoseconds < deadline || calls < 3
+        } while PhaseTimes.now() < deadline || calls < 3
         return best
     }
 }

@@ -1,0 +1,37 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Seconds spent in each phase of training steps, accumulated (a monotonic clock read costs
+/// tens of nanoseconds, so the timers stay on).
+public struct PhaseTimes: Sendable {
+    public enum Phase: Int, CaseIterable, Sendable {
+        case attack, forward, objective, backward, allreduce, optimizer
+        public var name: String { ["attack", "forward", "objective", "backward", "allreduce", "optimizer"][rawValue] }
+    }
+
+    public private(set) var seconds = [Double](repeating: 0, count: Phase.allCases.count)
+
+    public init() {}
+
+    public subscript(_ p: Phase) -> Double { seconds[p.rawValue] }
+
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Runs `body`, adding its duration to phase `p`.
+    @inline(__always)
+    public mutating func time<T>(_ p: Phase, _ body: () throws -> T) rethrows -> T {
+        let t0 = Self.now()
+        defer { seconds[p.rawValue] += Self.now() - t0 }
+        return try body()
+    }
+
+    public mutating func add(_ p: Phase, _ seconds: Double) { self.seconds[p.rawValue] += seconds }
+
+    public mutating func reset() { seconds = [Double](repeating: 0, count: Phase.allCases.count) }
+    public var total: Double { seconds.reduce(0, +) }
+}
