@@ -48,6 +48,13 @@ static inline int dtmpi_gatherv_bytes(const void *send, int count, void *recv,
 static inline int dtmpi_allgather_int64(int64_t value, int64_t *out) {
     return MPI_Allgather(&value, 1, MPI_INT64_T, out, 1, MPI_INT64_T, MPI_COMM_WORLD);
 }
+/// Non-blocking in-place sum; complete it with dtmpi_wait (dtmpi_test drives progress).
+static inline int dtmpi_iallreduce_sum_float(float *buf, int64_t n, MPI_Request *request) {
+    return MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, request);
+}
+static inline int dtmpi_wait(MPI_Request *request) { return MPI_Wait(request, MPI_STATUS_IGNORE); }
+static inline int dtmpi_test(MPI_Request *request, int *done) { return MPI_Test(request, done, MPI_STATUS_IGNORE); }
+
 /// Writes MPI's text for an error code into `buf` (at least MPI_MAX_ERROR_STRING bytes).
 static inline void dtmpi_error_string(int code, char *buf, int cap) {
     char tmp[MPI_MAX_ERROR_STRING];

@@ -17,6 +17,23 @@ public protocol Communicator: AnyObject {
     func barrier() throws
     /// Ends every rank of the job (MPI_Abort); the local version exits the process.
     func abort(code: Int32) -> Never
+    /// Starts an in-place sum over ranks that completes in `wait()`; the buffer must not be
+    /// touched until then. Communicators without non-blocking collectives finish it at once.
+    func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> any PendingReduction
+}
+
+/// A reduction started with `startAllreduceSum`.
+public protocol PendingReduction: AnyObject {
+    /// Lets the reduction progress without blocking (MPI progresses only inside MPI calls).
+    func poll() throws
+    func wait() throws
+}
+
+/// A reduction that was already complete when it was started.
+public final class CompletedReduction: PendingReduction {
+    public init() {}
+    public func poll() throws {}
+    public func wait() throws {}
 }
 
 public struct CommunicatorError: Error, CustomStringConvertible {
@@ -67,6 +84,9 @@ public final class LocalCommunicator: Communicator {
     public func gather(_ bytes: [UInt8], root: Int) throws -> [UInt8]? { bytes }
     public func barrier() throws {}
     public func abort(code: Int32) -> Never { exit(code) }
+    public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> any PendingReduction {
+        CompletedReduction()
+    }
 }
 
 #if canImport(Glibc)

@@ -75,9 +75,32 @@ public final class MPICommunicator: Communicator {
     public func barrier() throws {
         try Self.check(dtmpi_barrier(), "MPI_Barrier")
     }
+    public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> any PendingReduction {
+        guard let base = buffer.baseAddress, size > 1 else { return CompletedReduction() }
+        let pending = MPIPendingReduction()
+        try Self.check(dtmpi_iallreduce_sum_float(base, Int64(buffer.count), &pending.request), "MPI_Iallreduce")
+        return pending
+    }
     public func abort(code: Int32) -> Never {
         _ = dtmpi_abort(code)
         exit(code)
+    }
+}
+
+/// An MPI_Iallreduce in flight.
+final class MPIPendingReduction: PendingReduction {
+    var request: MPI_Request? = nil
+    private var done = false
+    func poll() throws {
+        guard !done else { return }
+        var flag: Int32 = 0
+        try MPICommunicator.check(dtmpi_test(&request, &flag), "MPI_Test")
+        done = flag != 0
+    }
+    func wait() throws {
+        guard !done else { return }
+        try MPICommunicator.check(dtmpi_wait(&request), "MPI_Wait (gradient bucket)")
+        done = true
     }
 }
 

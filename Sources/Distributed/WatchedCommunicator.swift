@@ -77,5 +77,17 @@ public final class WatchedCommunicator: Communicator {
         try watch("MPI_Gatherv") { try inner.gather(bytes, root: root) }
     }
     public func barrier() throws { try watch("MPI_Barrier") { try inner.barrier() } }
+    public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> any PendingReduction {
+        Watched(inner: try inner.startAllreduceSum(buffer), owner: self)
+    }
+
+    /// Waiting on a bucket is watched like a blocking collective.
+    private final class Watched: PendingReduction {
+        let inner: any PendingReduction
+        let owner: WatchedCommunicator
+        init(inner: any PendingReduction, owner: WatchedCommunicator) { self.inner = inner; self.owner = owner }
+        func poll() throws { try inner.poll() }
+        func wait() throws { try owner.watch("MPI_Wait (gradient allreduce)") { try inner.wait() } }
+    }
     public func abort(code: Int32) -> Never { inner.abort(code: code) }
 }

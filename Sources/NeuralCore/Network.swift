@@ -96,9 +96,11 @@ public final class Network {
     public var logits: UnsafeMutablePointer<Float> { activations.last!.pointer }
 
     /// Back-propagates dL/dlogits of the last forward. Accumulates into `gradients` when
-    /// `parameterGradients`; writes dL/dx into `inputGradient` when given.
+    /// `parameterGradients`; writes dL/dx into `inputGradient` when given. `layerDone(i)` runs
+    /// after layer i's backward (layers go last to first), so a trainer can start reducing the
+    /// gradients of the layers already done while earlier layers are still computed.
     public func backward(_ dLogits: UnsafePointer<Float>, parameterGradients: Bool,
-                         inputGradient: UnsafeMutablePointer<Float>? = nil) {
+                         inputGradient: UnsafeMutablePointer<Float>? = nil, layerDone: ((Int) -> Void)? = nil) {
         guard let input else { preconditionFailure("backward before forward") }
         var dy = dLogits
         var useA = true
@@ -109,6 +111,7 @@ public final class Network {
                                parameterGradients: parameterGradients)
             if let dx { dy = UnsafePointer(dx) }
             useA.toggle()
+            layerDone?(i)
         }
     }
 

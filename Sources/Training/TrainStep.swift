@@ -60,12 +60,22 @@ public final class TrainStep {
 
     /// Zeroes the gradients, then accumulates this shard's share of dLoss/dθ.
     /// - Returns: the unscaled local loss sum Σ_i [CE(x*_i) + β·m_i·DER_i].
+    /// `reducer`, when given, learns the loss before the backward pass and each finished
+    /// layer during it, to start reducing gradient buckets early.
     @discardableResult
-    public func computeGradients(globalBatch: Int, epoch: Int) -> Double {
+    public func computeGradients(globalBatch: Int, epoch: Int, reducer: GradientReducer? = nil) -> Double {
         network.zeroGradients()
-        guard count > 0 else { objective.reset(); return 0 }
+        guard count > 0 else {
+            objective.reset()
+            reducer?.willBackward(loss: 0)
+            for i in stride(from: network.layers.count - 1, through: 0, by: -1) { reducer?.layerDone(i) }
+            return 0
+        }
         let loss = forward(scale: 1 / Float(globalBatch), epoch: epoch, stream: .training)
-        times.time(.backward) { network.backward(dLogits.pointer, parameterGradients: true) }
+        reducer?.willBackward(loss: loss)
+        times.time(.backward) {
+            network.backward(dLogits.pointer, parameterGradients: true, layerDone: reducer.map { r in { r.layerDone($0) } })
+        }
         return loss
     }
 

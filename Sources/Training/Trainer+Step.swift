@@ -9,30 +9,22 @@ extension Trainer {
         var nonFinite: String?
     }
 
-    /// Tail slots of the gradient buffer, summed together with the gradients.
-    enum Tail: Int { case loss = 0, stop = 1, nonFinite = 2 }
-
-    /// Sums gradients, the loss, this rank's stop request and its non-finite flag over all
-    /// ranks in one allreduce, so every rank takes the same decision at the same step. Only
+    /// Computes this rank's gradients and sums them over ranks: buckets of layers are
+    /// reduced with non-blocking allreduces while the backward pass goes on (see
+    /// `GradientReducer`); the loss, this rank's stop request and its non-finite flag travel
+    /// in the same reductions, so every rank takes the same decision at the same step. Only
     /// when some rank saw a non-finite value does a second collective find out which.
-    func reduceStep(loss: Double, globalBatch: Int) throws -> StepOutcome {
-        let p = network.parameterCount
-        let g = network.gradients.pointer
-        if let fault = injectedFault, fault.rank == comm.rank, fault.step == globalStep { g[0] = .nan }
-        var code: Int64 = 0
-        if !loss.isFinite { code |= 1 }
-        var probe: Float = 0
-        for i in 0..<p { probe += g[i] * 0 }   // NaN iff some gradient is NaN or ±∞
-        if !probe.isFinite { code |= 2 }
-        g[p + Tail.loss.rawValue] = code == 0 ? Float(loss) : 0
-        g[p + Tail.stop.rawValue] = (signals?.requested ?? false) ? 1 : 0
-        g[p + Tail.nonFinite.rawValue] = code != 0 ? 1 : 0
-        try comm.allreduceSum(network.gradients.buffer)
-        var outcome = StepOutcome(loss: g[p + Tail.loss.rawValue] / Float(max(globalBatch, 1)),
-                                  stop: g[p + Tail.stop.rawValue] > 0, nonFinite: nil)
-        if g[p + Tail.nonFinite.rawValue] > 0 {
+    func runStep(globalBatch: Int) throws -> (loss: Double, outcome: StepOutcome) {
+        reducer.stopRequested = signals?.requested ?? false
+        if let fault = injectedFault { reducer.injectNaN = fault.rank == comm.rank && fault.step == globalStep }
+        let loss = step.computeGradients(globalBatch: globalBatch, epoch: epoch, reducer: reducer)
+        try step.times.time(.allreduce) { try reducer.finish() }
+        let g = network.gradients.pointer, p = network.parameterCount
+        var outcome = StepOutcome(loss: g[p + GradientReducer.Tail.loss.rawValue] / Float(max(globalBatch, 1)),
+                                  stop: g[p + GradientReducer.Tail.stop.rawValue] > 0, nonFinite: nil)
+        if reducer.sawNonFinite {
             var codes = [Int64](repeating: 0, count: comm.size)
-            codes[comm.rank] = code
+            codes[comm.rank] = reducer.localCode
             try comm.allreduceSum(&codes)
             let parts = codes.enumerated().filter { $0.element != 0 }.map { rank, c in
                 let what = [(1, "loss"), (2, "gradients")].filter { c & Int64($0.0) != 0 }.map(\.1).joined(separator: " and ")
@@ -40,7 +32,7 @@ extension Trainer {
             }
             outcome.nonFinite = "non-finite values at global step \(globalStep) (epoch \(epoch + 1)): \(parts.joined(separator: "; "))"
         }
-        return outcome
+        return (loss, outcome)
     }
 
     /// Fault injection for the reliability tests: `DIST_TRAIN_INJECT_NAN=RANK:STEP` puts a NaN

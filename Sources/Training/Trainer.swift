@@ -55,6 +55,7 @@ public final class Trainer {
     var tensorBoard: TensorBoardWriter?
     var alarms: Alarms
     public let probes: ProbeSet
+    public let reducer: GradientReducer
 
     public init(config: TrainConfig, comm: any Communicator, train: Dataset, test: Dataset) throws {
         self.config = config
@@ -76,6 +77,7 @@ public final class Trainer {
                             rank: comm.rank, ranks: comm.size)
         files = RunFiles(directory: config.outputDirectory)
         alarms = Alarms(thresholds: config.alarms)
+        reducer = GradientReducer(network: network, comm: comm)
         probes = ProbeSet(trainCount: self.train.count, testCount: self.test.count, trainSamples: config.probeSamples,
                           testSamples: config.testProbeSamples, seed: config.seed)
     }
@@ -136,8 +138,7 @@ public final class Trainer {
                 let range = sharding.localRange(step: stepInEpoch)
                 let global = sharding.globalRange(step: stepInEpoch).count
                 step.load(train, indices: perm[range])
-                let loss = step.computeGradients(globalBatch: global, epoch: epoch)
-                let outcome = try reduceStep(loss: loss, globalBatch: global)
+                let (loss, outcome) = try runStep(globalBatch: global)
                 let t = Double(epoch) + Double(stepInEpoch + 1) / Double(steps)
                 lr = config.schedule.rate(peak: config.learningRate, epoch: t, epochs: config.epochs)
                 var problem = outcome.nonFinite

@@ -1,0 +1,100 @@
+import Distributed
+import NeuralCore
+
+/// Sums the gradients over ranks in buckets of whole layers, each started with a
+/// non-blocking allreduce as soon as the backward pass has finished its layers, so the
+/// reduction of the last layers overlaps the backward pass of the first ones.
+///
+/// The gradient buffer ends with `Network.tailSlots` spare floats right after the last
+/// layer's gradients; the step's scalars (loss, stop request, local non-finite flag) go
+/// there and travel in the first bucket. A NaN or ∞ in any rank's gradients shows in the
+/// reduced sums of every rank, so every rank reaches the same decision without an extra
+/// collective; only then does a second one find out which ranks saw it.
+public final class GradientReducer {
+    public enum Tail: Int { case loss = 0, stop = 1, nonFinite = 2 }
+
+    public let network: Network
+    let comm: any Communicator
+    /// Buckets in start order (last layers first): the lowest layer index whose backward
+    /// completes the bucket, and its range of floats in the gradient buffer.
+    public let buckets: [(firstLayer: Int, range: Range<Int>)]
+    private var pending: [any PendingReduction] = []
+    private var started = 0
+    private var failure: Error?
+    /// Bit 1: this rank's loss was not finite; bit 2: its gradients were not.
+    public private(set) var localCode: Int64 = 0
+    /// Rank and global step at which to poison this rank's gradients (fault injection).
+    public var injectNaN = false
+    /// Seconds spent waiting for reductions after the backward pass ended (not hidden).
+    public private(set) var exposedSeconds = 0.0
+
+    public init(network: Network, comm: any Communicator, bucketBytes: Int = 1 << 20) {
+        self.network = network
+        self.comm = comm
+        let p = network.parameterCount
+        var out: [(Int, Range<Int>)] = []
+        var end = p + Network.tailSlots, floats = 0
+        for i in stride(from: network.layers.count - 1, through: 0, by: -1) {
+            floats += network.layers[i].parameterCount
+            if floats * 4 >= bucketBytes || i == 0 {
+                let start = network.parameterOffsets[i]
+                out.append((i, start..<end))
+                end = start; floats = 0
+            }
+        }
+        buckets = out
+    }
+
+    /// Starts a step: `loss` (this rank's unscaled loss) and the stop request go in the tail.
+    public func willBackward(loss: Double, stop: Bool = false) {
+        pending = []; started = 0; failure = nil; localCode = loss.isFinite ? 0 : 1
+        let g = network.gradients.pointer, p = network.parameterCount
+        g[p + Tail.loss.rawValue] = loss.isFinite ? Float(loss) : 0
+        g[p + Tail.stop.rawValue] = stopRequested ? 1 : 0
+        g[p + Tail.nonFinite.rawValue] = 0
+    }
+
+    /// Set before each step by the trainer.
+    public var stopRequested = false
+
+    /// Layer i's backward is done: start every bucket whose layers are all done, and let
+    /// the ones in flight progress.
+    public func layerDone(_ i: Int) {
+        guard failure == nil else { return }
+        do {
+            while started < buckets.count && buckets[started].firstLayer >= i {
+                let range = buckets[started].range
+                let g = network.gradients.pointer
+                if injectNaN && range.contains(0) { g[0] = .nan }
+                var probe: Float = 0
+                for j in range.lowerBound..<min(range.upperBound, network.parameterCount) { probe += g[j] * 0 }
+                if !probe.isFinite { localCode |= 2 }
+                if started == 0 { g[network.parameterCount + Tail.nonFinite.rawValue] = localCode != 0 ? 1 : 0 }
+                pending.append(try comm.startAllreduceSum(UnsafeMutableBufferPointer(start: g + range.lowerBound, count: range.count)))
+                started += 1
+            }
+            for r in pending { try r.poll() }
+        } catch {
+            failure = error
+        }
+    }
+
+    /// Waits for every bucket. Afterwards the gradient buffer holds the sums over ranks.
+    public func finish() throws {
+        if let failure { throw failure }
+        precondition(started == buckets.count, "backward did not report every layer")
+        let t0 = PhaseTimes.now()
+        for r in pending { try r.wait() }
+        exposedSeconds += PhaseTimes.now() - t0
+    }
+
+    /// True when some rank flagged a non-finite loss or gradient (the first bucket carried
+    /// the loss flag; a non-finite gradient anywhere makes the reduced sums non-finite).
+    public var sawNonFinite: Bool {
+        let g = network.gradients.pointer, p = network.parameterCount
+        if g[p + Tail.nonFinite.rawValue] > 0 { return true }
+        var probe: Float = 0
+        for j in 0..<p { probe += g[j] * 0 }
+        return !probe.isFinite
+    }
+}
