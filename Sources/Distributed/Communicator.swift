@@ -46,6 +46,12 @@ public struct CommunicatorError: Error, CustomStringConvertible {
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
 
+    /// Communicators without non-blocking collectives reduce at once.
+    public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> any PendingReduction {
+        try allreduceSum(buffer)
+        return CompletedReduction()
+    }
+
     public func allreduceSum(_ values: inout [Double]) throws {
         var copy = values
         try copy.withUnsafeMutableBufferPointer { (b) in try allreduceSum(b) }
@@ -84,9 +90,6 @@ public final class LocalCommunicator: Communicator {
     public func gather(_ bytes: [UInt8], root: Int) throws -> [UInt8]? { bytes }
     public func barrier() throws {}
     public func abort(code: Int32) -> Never { exit(code) }
-    public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> any PendingReduction {
-        CompletedReduction()
-    }
 }
 
 #if canImport(Glibc)
