@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "AdversarialTests", dependencies: ["Adversarial", "NeuralCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adversarial", "NeuralCore", "Distributed", "DataIO", "TestSupport"]),
         .testTarget(name: "ObservatoryTests", dependencies: ["Observatory", "DataIO", "TestSupport"]),
-        .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TestSupport"]),
+        .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TestSupport"], exclude: ["FuzzRegressions"]),
         .testTarget(name: "ParityTests", dependencies: ["Training", "Adversarial", "NeuralCore", "DataIO", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "ClusterTests", dependencies: ["TestSupport", "DataIO"]),

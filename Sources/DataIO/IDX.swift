@@ -45,16 +45,22 @@ public enum IDX {
                              expected: headerLength, found: content.count)
         }
         var dims: [Int] = []
-        var elements = 1
+        // The product of the non-zero dimensions is bounded too, so that every partial
+        // product (a sample's height × width, say) fits in an Int even when a zero
+        // dimension makes the whole file empty.
+        var nonZero = 1
         for d in 0..<ndims {
             let o = 4 + 4 * d
             let size = Int(content[o]) << 24 | Int(content[o + 1]) << 16 | Int(content[o + 2]) << 8 | Int(content[o + 3])
             dims.append(size)
-            let (product, overflow) = elements.multipliedReportingOverflow(by: size)
-            elements = overflow ? Int.max : product
+            if size > 0 {
+                let (product, overflow) = nonZero.multipliedReportingOverflow(by: size)
+                nonZero = overflow ? Int.max : product
+            }
         }
+        let elements = dims.contains(0) ? 0 : nonZero
         let shape = dims.map(String.init).joined(separator: "×")
-        guard elements <= maxElements else {
+        guard nonZero <= maxElements else {
             throw .badShape(file: file, reason: "dimensions \(shape) hold more than 2^31 elements")
         }
         let expected = headerLength + elements

@@ -90,10 +90,14 @@ extension SafeTensors {
             guard begin >= 0, begin <= end else {
                 throw .badOffsets(file: file, tensor: name, reason: "[\(begin), \(end)] is not a byte range")
             }
+            // Any overflow is an error, even before a zero dimension (as safetensors' checked_mul).
             var expected = size
             for d in e.shape {
                 let (p, overflow) = expected.multipliedReportingOverflow(by: d)
-                expected = overflow ? Int.max : p
+                guard !overflow else {
+                    throw .badHeader(file: file, reason: "tensor '\(name)': shape \(e.shape) holds more elements than can be addressed")
+                }
+                expected = p
             }
             guard expected == end - begin else {
                 throw .sizeMismatch(file: file, tensor: name, dtype: e.dtype, shape: e.shape,
