@@ -20,7 +20,14 @@ public final class WatchedCommunicator: Communicator {
     }
     private let state = State()
 
-    public init(_ inner: any Communicator, timeout: Double) {
+    /// How long a collective may wait once a stop was requested (a launcher that sends
+    /// SIGTERM to the survivors of a dead rank expects them gone before its SIGKILL, 30 s
+    /// by default under SLURM); longer than any checkpoint write that a barrier waits for.
+    public static let stopTimeout = 20.0
+
+    /// - Parameter stopRequested: true once the process was asked to stop (a signal); then
+    ///   a collective that does not complete within `stopTimeout` ends the rank too.
+    public init(_ inner: any Communicator, timeout: Double, stopRequested: (@Sendable () -> Bool)? = nil) {
         self.inner = inner
         self.timeout = timeout
         guard inner.size > 1, timeout > 0 else { return }
@@ -30,10 +37,13 @@ public final class WatchedCommunicator: Communicator {
                 let t0 = state.started.load(ordering: .relaxed)
                 guard t0 > 0 else { continue }
                 let waited = Double(WatchedCommunicator.now() - t0) / 1e6
-                if waited > timeout {
+                let stopping = stopRequested?() ?? false
+                let limit = stopping ? min(timeout, WatchedCommunicator.stopTimeout) : timeout
+                if waited > limit {
                     let name = state.operation.withLock { $0 }
-                    let msg = "dist-train (rank \(rank)): error: \(name) did not complete within \(Int(timeout)) s " +
-                        "(--collective-timeout); another rank has probably died or hangs. Ending this rank; " +
+                    let msg = "dist-train (rank \(rank)): error: \(name) did not complete within \(Int(limit)) s " +
+                        (stopping ? "after a stop was requested" : "(--collective-timeout)") +
+                        "; another rank has probably died or hangs. Ending this rank; " +
                         "resume from the newest checkpoint with --resume auto.\n"
                     FileHandle.standardError.write(Data(msg.utf8))
                     _exit(WatchedCommunicator.exitCode)

@@ -79,7 +79,8 @@ struct TrainCommand: ParsableCommand {
     private func train(_ rawComm: any Communicator, signals: StopSignals) throws {
         let threads = Runtime.configureThreads(self.threads, localRanks: Runtime.localRanks)
         var config = try makeConfig(outputDirectory: "")
-        let comm: any Communicator = WatchedCommunicator(rawComm, timeout: config.collectiveTimeout)
+        let comm: any Communicator = WatchedCommunicator(rawComm, timeout: config.collectiveTimeout,
+                                                         stopRequested: { signals.requested })
         guard config.batchSize >= comm.size else {
             throw ValidationError("--batch-size \(config.batchSize) is smaller than the number of ranks (\(comm.size))")
         }
