@@ -77,11 +77,23 @@ public final class Conv2d: Layer {
         dw = gradients; db = gradients + outChannels * patch
     }
 
+    /// Samples whose unrolled patches are processed together: about `chunkBytes` of patches,
+    /// so im2col, the GEMMs and col2im work in cache instead of streaming the whole batch's
+    /// patches through memory. The backward pass unrolls its chunk again.
+    public var chunkBytes = 4 << 20 {
+        didSet { capacity = 0 }
+    }
+    public var chunkSamples: Int {
+        max(1, chunkBytes / max(1, outputShape.height * outputShape.width * patch * 4))
+    }
+
     public func reserve(batch: Int) {
         guard batch > capacity else { return }
-        let size = batch * outputShape.height * outputShape.width * patch
-        col = FloatBuffer(count: size)
-        dcol = FloatBuffer(count: size)
+        let size = min(batch, chunkSamples) * outputShape.height * outputShape.width * patch
+        if size > (col?.count ?? 0) {
+            col = FloatBuffer(count: size)
+            dcol = FloatBuffer(count: size)
+        }
         capacity = batch
     }
 
@@ -96,17 +108,14 @@ public final class Conv2d: Layer {
         }
     }
 
-    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
-        reserve(batch: batch)
-        permuteWeights()
+    /// Unrolls the patches of samples s0 ..< s0 + count of x into `col`.
+    private func im2col(_ x: UnsafePointer<Float>, from s0: Int, count: Int) {
         let positions = outputShape.height * outputShape.width
-        let rows = batch * positions, k = patch, n = inputShape.count
-        let c = inChannels, cs = channelStride, taps = kernel * kernel
-        let colp = col!.pointer
+        let n = inputShape.count, c = inChannels, cs = channelStride, taps = kernel * kernel
+        var dst = col!.pointer
         tapOffset.withUnsafeBufferPointer { offsets in
-            for s in 0..<batch {
+            for s in s0..<(s0 + count) {
                 let xs = x + s * n
-                var dst = colp + s * positions * k
                 for j in 0..<(positions * taps) {
                     let src = Int(offsets[j])
                     if src < 0 {
@@ -120,51 +129,75 @@ public final class Conv2d: Layer {
                 }
             }
         }
-        sgemm(transB: true, m: rows, n: outChannels, k: k, a: colp, lda: k, b: wPermuted.pointer, ldb: k,
-              c: y, ldc: outChannels)
-        for r in 0..<rows {
-            let row = y + r * outChannels
-            for j in 0..<outChannels { row[j] += b[j] }
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
+        reserve(batch: batch)
+        permuteWeights()
+        let positions = outputShape.height * outputShape.width, k = patch
+        var s0 = 0
+        while s0 < batch {
+            let count = min(chunkSamples, batch - s0)
+            im2col(x, from: s0, count: count)
+            let rows = count * positions, yc = y + s0 * positions * outChannels
+            sgemm(transB: true, m: rows, n: outChannels, k: k, a: col!.pointer, lda: k, b: wPermuted.pointer, ldb: k,
+                  c: yc, ldc: outChannels)
+            for r in 0..<rows {
+                let row = yc + r * outChannels
+                for j in 0..<outChannels { row[j] += b[j] }
+            }
+            s0 += count
         }
     }
 
     public func backward(x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, batch: Int, parameterGradients: Bool) {
-        let positions = outputShape.height * outputShape.width
-        let rows = batch * positions, k = patch
-        if parameterGradients {
-            sgemm(transA: true, m: outChannels, n: k, k: rows, a: dy, lda: outChannels,
-                  b: col!.pointer, ldb: k, c: dwPermuted.pointer, ldc: k)
-            let c = inChannels, kk = kernel * kernel, dwp = dwPermuted.pointer
-            for o in 0..<outChannels {
-                for ci in 0..<c { for t in 0..<kk { dw[(o * c + ci) * kk + t] += dwp[(o * kk + t) * c + ci] } }
-            }
-            for r in 0..<rows {
-                let row = dy + r * outChannels
-                for j in 0..<outChannels { db[j] += row[j] }
-            }
-        }
-        guard let dx else { return }
-        let dc = dcol!.pointer
-        sgemm(m: rows, n: k, k: outChannels, a: dy, lda: outChannels, b: wPermuted.pointer, ldb: k, c: dc, ldc: k)
+        let positions = outputShape.height * outputShape.width, k = patch
         let n = inputShape.count, c = inChannels, cs = channelStride, taps = kernel * kernel
-        dx.update(repeating: 0, count: batch * n)
-        tapOffset.withUnsafeBufferPointer { offsets in
-            for s in 0..<batch {
-                let dxs = dx + s * n
-                var src = UnsafePointer(dc + s * positions * k)
-                for j in 0..<(positions * taps) {
-                    let dst = Int(offsets[j])
-                    if dst >= 0 {
-                        if cs == 1 {
-                            let d = dxs + dst
-                            for ci in 0..<c { d[ci] += src[ci] }
-                        } else {
-                            for ci in 0..<c { dxs[dst + ci * cs] += src[ci] }
+        if parameterGradients { dwPermuted.zero() }
+        if let dx { dx.update(repeating: 0, count: batch * n) }
+        var s0 = 0
+        while s0 < batch {
+            let count = min(chunkSamples, batch - s0)
+            let rows = count * positions
+            let dyc = dy + s0 * positions * outChannels
+            if parameterGradients {
+                im2col(x, from: s0, count: count)
+                sgemm(transA: true, m: outChannels, n: k, k: rows, a: dyc, lda: outChannels,
+                      b: col!.pointer, ldb: k, beta: 1, c: dwPermuted.pointer, ldc: k)
+                for r in 0..<rows {
+                    let row = dyc + r * outChannels
+                    for j in 0..<outChannels { db[j] += row[j] }
+                }
+            }
+            if let dx {
+                let dc = dcol!.pointer
+                sgemm(m: rows, n: k, k: outChannels, a: dyc, lda: outChannels, b: wPermuted.pointer, ldb: k, c: dc, ldc: k)
+                tapOffset.withUnsafeBufferPointer { offsets in
+                    var src = UnsafePointer(dc)
+                    for s in s0..<(s0 + count) {
+                        let dxs = dx + s * n
+                        for j in 0..<(positions * taps) {
+                            let dst = Int(offsets[j])
+                            if dst >= 0 {
+                                if cs == 1 {
+                                    let d = dxs + dst
+                                    for ci in 0..<c { d[ci] += src[ci] }
+                                } else {
+                                    for ci in 0..<c { dxs[dst + ci * cs] += src[ci] }
+                                }
+                            }
+                            src += c
                         }
                     }
-                    src += c
                 }
+            }
+            s0 += count
+        }
+        if parameterGradients {
+            let kk = kernel * kernel, dwp = dwPermuted.pointer
+            for o in 0..<outChannels {
+                for ci in 0..<c { for t in 0..<kk { dw[(o * c + ci) * kk + t] += dwp[(o * kk + t) * c + ci] } }
             }
         }
     }

@@ -58,6 +58,34 @@ final class GradientCheckTests: XCTestCase {
         check(Network(layers: [first, second]), batch: 2, seed: 30)
     }
 
+    /// Convolutions unroll a few samples at a time; with one sample per chunk the results and
+    /// gradients must equal the whole-batch computation.
+    func testChunkedConvolutionEqualsWholeBatch() {
+        func run(chunkBytes: Int) -> (y: [Float], dw: [Float], dx: [Float]) {
+            let first = Conv2d(input: Shape(2, 9, 9), layout: .chw, outChannels: 3, kernel: 3, stride: 2, padding: 1)
+            let second = Conv2d(input: first.outputShape, layout: .hwc, outChannels: 4, kernel: 2, stride: 1, padding: 0)
+            for conv in [first, second] { conv.chunkBytes = chunkBytes }
+            let net = Network(layers: [first, second])
+            net.initialize(seed: 70)
+            let x = randomFloats(5 * net.inputShape.count, seed: 71, low: 0, high: 1)
+            let out = 5 * net.classes
+            let r = randomFloats(out, seed: 72)
+            var dx = [Float](repeating: 0, count: x.count)
+            let y = x.withUnsafeBufferPointer { Array(UnsafeBufferPointer(start: net.forward($0.baseAddress!, batch: 5), count: out)) }
+            net.zeroGradients()
+            r.withUnsafeBufferPointer { rb in dx.withUnsafeMutableBufferPointer {
+                net.backward(rb.baseAddress!, parameterGradients: true, inputGradient: $0.baseAddress!) } }
+            return (y, Array(net.gradients.buffer.prefix(net.parameterCount)), dx)
+        }
+        let whole = run(chunkBytes: 1 << 30), chunked = run(chunkBytes: 1)
+        assertClose(chunked.y, whole.y, relative: 1e-5, absolute: 1e-6, "outputs")
+        assertClose(chunked.dw, whole.dw, relative: 1e-5, absolute: 1e-6, "parameter gradients")
+        assertClose(chunked.dx, whole.dx, relative: 1e-5, absolute: 1e-6, "input gradients")
+        let conv = Conv2d(input: Shape(2, 9, 9), layout: .chw, outChannels: 3, kernel: 3, stride: 2, padding: 1)
+        conv.chunkBytes = 1
+        XCTAssertEqual(conv.chunkSamples, 1)
+    }
+
     func testReLU() {
         // Inputs kept away from the kink at 0 so central differences are exact.
         let relu = ReLU(shape: Shape(12, 1, 1), layout: .chw)
