@@ -28,9 +28,17 @@ public final class GradientReducer {
     /// Seconds spent waiting for reductions after the backward pass ended (not hidden).
     public private(set) var exposedSeconds = 0.0
 
-    public init(network: Network, comm: any Communicator, bucketBytes: Int = 1 << 20) {
+    /// Measured on Open MPI 4.1 over shared memory (docs/performance.md), its non-blocking
+    /// allreduce left more waiting after the backward pass than one blocking allreduce takes,
+    /// so by default (`bucketBytes` nil) the whole buffer is reduced once, blocking, after the
+    /// backward pass; buckets are for links slow enough that overlap pays (`--bucket-mib`).
+    public let overlap: Bool
+
+    public init(network: Network, comm: any Communicator, bucketBytes: Int? = nil) {
         self.network = network
         self.comm = comm
+        overlap = bucketBytes != nil
+        let bucketBytes = bucketBytes ?? Int.max
         let p = network.parameterCount
         var out: [(Int, Range<Int>)] = []
         var end = p + Network.tailSlots, floats = 0
@@ -57,33 +65,48 @@ public final class GradientReducer {
     /// Set before each step by the trainer.
     public var stopRequested = false
 
-    /// Layer i's backward is done: start every bucket whose layers are all done, and let
-    /// the ones in flight progress.
+    /// Layer i's backward is done: with overlap, start every bucket whose layers are all
+    /// done and let the ones in flight progress.
     public func layerDone(_ i: Int) {
-        guard failure == nil else { return }
+        guard overlap, failure == nil else { return }
         do {
-            while started < buckets.count && buckets[started].firstLayer >= i {
-                let range = buckets[started].range
-                let g = network.gradients.pointer
-                if injectNaN && range.contains(0) { g[0] = .nan }
-                var probe: Float = 0
-                for j in range.lowerBound..<min(range.upperBound, network.parameterCount) { probe += g[j] * 0 }
-                if !probe.isFinite { localCode |= 2 }
-                if started == 0 { g[network.parameterCount + Tail.nonFinite.rawValue] = localCode != 0 ? 1 : 0 }
-                pending.append(try comm.startAllreduceSum(UnsafeMutableBufferPointer(start: g + range.lowerBound, count: range.count)))
-                started += 1
-            }
+            try startBuckets(through: i)
             for r in pending { try r.poll() }
         } catch {
             failure = error
         }
     }
 
-    /// Waits for every bucket. Afterwards the gradient buffer holds the sums over ranks.
+    /// Starts the buckets whose first layer is at or after `layer`, after scanning each for
+    /// non-finite values; the first one carries the flag in the tail. Without overlap the
+    /// single bucket is reduced at once, blocking.
+    private func startBuckets(through layer: Int) throws {
+        let g = network.gradients.pointer, p = network.parameterCount
+        while started < buckets.count && buckets[started].firstLayer >= layer {
+            let range = buckets[started].range
+            if injectNaN && range.contains(0) { g[0] = .nan }
+            var probe: Float = 0
+            for j in range.lowerBound..<min(range.upperBound, p) { probe += g[j] * 0 }
+            if !probe.isFinite { localCode |= 2 }
+            if started == 0 { g[p + Tail.nonFinite.rawValue] = localCode != 0 ? 1 : 0 }
+            let slice = UnsafeMutableBufferPointer(start: g + range.lowerBound, count: range.count)
+            if overlap {
+                pending.append(try comm.startAllreduceSum(slice))
+            } else {
+                try comm.allreduceSum(slice)
+            }
+            started += 1
+        }
+    }
+
+    /// Waits for every bucket (without overlap: reduces the one bucket now). Afterwards the
+    /// gradient buffer holds the sums over ranks. The time spent here is the reduction
+    /// time the backward pass did not hide.
     public func finish() throws {
         if let failure { throw failure }
-        precondition(started == buckets.count, "backward did not report every layer")
         let t0 = PhaseTimes.now()
+        if !overlap { try startBuckets(through: 0) }
+        precondition(started == buckets.count, "backward did not report every layer")
         for r in pending { try r.wait() }
         exposedSeconds += PhaseTimes.now() - t0
     }

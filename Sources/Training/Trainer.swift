@@ -77,7 +77,8 @@ public final class Trainer {
                             rank: comm.rank, ranks: comm.size)
         files = RunFiles(directory: config.outputDirectory)
         alarms = Alarms(thresholds: config.alarms)
-        reducer = GradientReducer(network: network, comm: comm)
+        reducer = GradientReducer(network: network, comm: comm,
+                                  bucketBytes: config.bucketMiB > 0 ? Int(config.bucketMiB * 1_048_576) : nil)
         probes = ProbeSet(trainCount: self.train.count, testCount: self.test.count, trainSamples: config.probeSamples,
                           testSamples: config.testProbeSamples, seed: config.seed)
     }

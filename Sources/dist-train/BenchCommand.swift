@@ -36,6 +36,8 @@ struct BenchCommand: ParsableCommand {
     var peakSize: Int = 1024
     @Option(help: "Also append the JSON rows to this file.")
     var output: String?
+    @Option(help: "Gradient buckets in MiB reduced with non-blocking allreduces during the backward pass; 0: one blocking allreduce after it (as train's --bucket-mib).")
+    var bucketMib: Double = 0
     @Flag(help: "Print one JSON object per row instead of a table.")
     var json = false
 
@@ -65,6 +67,9 @@ struct BenchCommand: ParsableCommand {
 
     struct Row {
         var median, low, high, gflops: Double
+        /// Seconds per step of one blocking allreduce of all gradients, and of waiting for the
+        /// bucketed non-blocking reductions after the backward pass (the part not hidden).
+        var allreduceBlocking, allreduceExposed: Double
         var phases: PhaseTimes
         var rssGrowthKB: Int
         var parameterBytes, activationBytes: Int
@@ -97,6 +102,8 @@ struct BenchCommand: ParsableCommand {
                     ("samples_per_s_max", .number(r.high)), ("gflops", .number(r.gflops)),
                     ("sgemm_peak_gflops", .number(peak)), ("fraction_of_peak", .number(r.gflops / peak)),
                     ("phases", .object(PhaseTimes.Phase.allCases.map { ($0.name, .number(fractions[$0.rawValue])) })),
+                    ("allreduce_blocking_s", .number(r.allreduceBlocking)), ("allreduce_exposed_s", .number(r.allreduceExposed)),
+                    ("allreduce_hidden", .number(r.allreduceBlocking > 0 ? max(0, 1 - r.allreduceExposed / r.allreduceBlocking) : 0)),
                     ("peak_rss_kb", .integer(rss)), ("rss_growth_kb", .integer(r.rssGrowthKB)),
                     ("parameter_bytes", .integer(r.parameterBytes)), ("activation_bytes", .integer(r.activationBytes)),
                     ("impl", .string("dist-train \(DistTrainVersion.string)")),
@@ -132,9 +139,12 @@ struct BenchCommand: ParsableCommand {
                            labels: (0..<batchSize).map { _ in Int32(rng.below(10)) })
         step.load(data, indices: Sharding.shard(of: batchSize, rank: comm.rank, ranks: comm.size))
         var extra = PhaseTimes()
+        // As in training: layer buckets reduced with MPI_Iallreduce while the backward pass goes on.
+        let reducer = GradientReducer(network: network, comm: comm,
+                                      bucketBytes: bucketMib > 0 ? Int(bucketMib * 1_048_576) : nil)
         func once(_ i: Int) throws {
-            step.computeGradients(globalBatch: batchSize, epoch: i)
-            try extra.time(.allreduce) { try comm.allreduceSum(network.gradients.buffer) }
+            step.computeGradients(globalBatch: batchSize, epoch: i, reducer: reducer)
+            try extra.time(.allreduce) { try reducer.finish() }
             extra.time(.optimizer) {
                 sgd.step(parameters: network.parameters.pointer, gradients: network.gradients.pointer, learningRate: 0.001)
             }
@@ -160,12 +170,19 @@ struct BenchCommand: ParsableCommand {
             flops += GEMMCounter.flops - f0
             time += elapsed
         }
+        // The same gradients reduced with one blocking allreduce, for the hidden fraction.
+        try comm.barrier()
+        let t0 = PhaseTimes.now()
+        for _ in 0..<20 { try comm.allreduceSum(network.gradients.buffer) }
+        let blocking = (PhaseTimes.now() - t0) / 20
         var phases = step.times
         for p in [PhaseTimes.Phase.allreduce, .optimizer] { phases.add(p, extra[p]) }
         rates.sort()
         let bytes = network.allocatedBytes
+        let exposed = extra[.allreduce] / Double(max(steps, 1))
         return Row(median: rates[rates.count / 2], low: rates.first!, high: rates.last!,
-                   gflops: Double(flops) * Double(comm.size) / time / 1e9, phases: phases,
+                   gflops: Double(flops) * Double(comm.size) / time / 1e9,
+                   allreduceBlocking: blocking, allreduceExposed: exposed, phases: phases,
                    rssGrowthKB: Self.currentRSSKB() - rssBefore,
                    parameterBytes: bytes.parameters + sgd.velocity.count * 4, activationBytes: bytes.activations)
     }
