@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adversarial", "NeuralCore", "Distributed", "DataIO", "TestSupport"]),
         .testTarget(name: "ObservatoryTests", dependencies: ["Observatory", "DataIO", "TestSupport"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TestSupport"], exclude: ["FuzzRegressions"]),
-        .testTarget(name: "ParityTests", dependencies: ["Training", "Adversarial", "NeuralCore", "DataIO", "TestSupport"],
+        .testTarget(name: "ParityTests", dependencies: ["Training", "Adversarial", "NeuralCore", "DataIO", "TestSupport", "dist-train"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "ClusterTests", dependencies: ["TestSupport", "DataIO"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "DataIO"]),

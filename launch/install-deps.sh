@@ -5,7 +5,9 @@
 #   launch/install-deps.sh --check    only report what is missing; exit 1 if anything is
 #   launch/install-deps.sh --force    run apt-get update + install even if all are present
 #   launch/install-deps.sh --tests    also what the test suite uses: chromium (renders report.html)
-#                                     from Debian, tensorboard (reads back event files) from PyPI
+#                                     from Debian, tensorboard (reads back event files) and safetensors
+#                                     from PyPI, and a CPU torch when the local wheel folder
+#                                     (/opt/wheels) has one (the PyTorch interop check skips otherwise)
 #
 # Idempotent: when every package is already installed it does nothing (and needs no network).
 # Runs apt-get directly as root, through sudo otherwise. The Swift toolchain is not a Debian
@@ -20,7 +22,7 @@ set -euo pipefail
 
 PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev dataset-fashion-mnist zlib1g-dev pkg-config)
 TEST_PACKAGES=(chromium)
-PIP_TEST_PACKAGES=(tensorboard==2.21.0)
+PIP_TEST_PACKAGES=(tensorboard==2.21.0 safetensors)
 
 log() { echo "[install-deps] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -40,9 +42,20 @@ done
 
 install_pip_tests() {
   [ "$tests" -eq 1 ] || return 0
-  if python3 -c 'import tensorboard' >/dev/null 2>&1; then return 0; fi
-  log "pip install ${PIP_TEST_PACKAGES[*]}"
-  python3 -m pip install -q "${PIP_TEST_PACKAGES[@]}" >&2 || die "'pip install ${PIP_TEST_PACKAGES[*]}' failed"
+  if ! python3 -c 'import tensorboard, safetensors' >/dev/null 2>&1; then
+    log "pip install ${PIP_TEST_PACKAGES[*]}"
+    python3 -m pip install -q "${PIP_TEST_PACKAGES[@]}" >&2 || die "'pip install ${PIP_TEST_PACKAGES[*]}' failed"
+  fi
+  # Only a CPU wheel from the local folder: a plain `pip install torch` pulls a CUDA build of GBs.
+  if ! python3 -c 'import torch' >/dev/null 2>&1; then
+    wheel=$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | head -n 1 || true)
+    if [ -n "$wheel" ]; then
+      log "pip install $wheel"
+      python3 -m pip install -q "$wheel" >&2 || log "warning: could not install $wheel; the PyTorch interop check will skip"
+    else
+      log "no CPU torch wheel in /opt/wheels: the PyTorch interop check will skip"
+    fi
+  fi
 }
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

@@ -1,0 +1,91 @@
+import Adversarial
+import DataIO
+import Foundation
+import NeuralCore
+import Training
+import XCTest
+
+/// A model trained by the dist-train binary, exported to safetensors and loaded in PyTorch
+/// (`load_state_dict(strict=True)`), gives the same clean and FGSM predictions on the test set
+/// as dist-train itself. Needs a CPU torch (launch/install-deps.sh --tests installs one from the
+/// local wheel folder when there is one); skips with a message otherwise.
+final class TorchInteropTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let data = "/usr/share/datasets/fashion-mnist"
+
+    func run(_ executable: String, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    var binary: String {
+        let bundle = Bundle(for: TorchInteropTests.self).bundleURL
+        return [bundle, bundle.deletingLastPathComponent()].map { $0.appendingPathComponent("dist-train").path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "dist-train"
+    }
+
+    func check(model: ModelKind) throws {
+        if try run("/usr/bin/env", ["python3", "-c", "import torch, safetensors"]).status != 0 {
+            throw XCTSkip("no CPU torch in this Python (launch/install-deps.sh --tests installs one from /opt/wheels when present): PyTorch interop check skipped")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("interop-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let train = try run(binary, ["train", "--model", model.rawValue, "--epochs", "1", "--train-samples", "3000",
+                                     "--eval-samples", "64", "--eval-pgd-steps", "2", "--probe-samples", "0",
+                                     "--test-probe-samples", "0", "--threads", "1", "--out", dir])
+        XCTAssertEqual(train.status, 0, train.err)
+        let weights = dir + "/model.safetensors"
+        let export = try run(binary, ["export", "--checkpoint", dir, "--output", weights])
+        XCTAssertEqual(export.status, 0, export.err)
+
+        let n = 500, eps: Float = 0.1
+        let script = Self.root.appendingPathComponent("Tests/Reference/torch_predict.py").path
+        let torch = try run("/usr/bin/env", ["python3", script, weights, model.rawValue, Self.data, String(n), String(eps)])
+        XCTAssertEqual(torch.status, 0, torch.err)
+        let json = try JSONSerialization.jsonObject(with: Data(torch.out.utf8)) as! [String: [Int]]
+
+        // The same file in dist-train's own network.
+        let network = model.build(input: Shape(1, 28, 28), classes: 10)
+        try Weights.load(path: weights, into: network)
+        let test = try DatasetLoader.load(.fashionMNIST, directory: Self.data, split: .test).prefix(n)
+        var clean = [Int](), fgsm = [Int]()
+        let xAdv = FloatBuffer(count: n * 784)
+        test.images.withUnsafeBufferPointer { x in
+            let logits = network.forward(x.baseAddress!, batch: n)
+            clean = (0..<n).map { Energy.argmax(logits + $0 * 10, 10) }
+            let indices = (0..<n).map(Int64.init)
+            test.labels.withUnsafeBufferPointer { y in
+                indices.withUnsafeBufferPointer { ix in
+                    Attacker(network: network).perturb(x.baseAddress!, labels: y.baseAddress!, n: n,
+                                                       settings: AttackSettings(kind: .fgsm, epsilon: eps), seed: 0,
+                                                       stream: .evaluation, epoch: 0, indices: ix.baseAddress!,
+                                                       output: xAdv.pointer)
+                }
+            }
+            let adv = network.forward(xAdv.pointer, batch: n)
+            fgsm = (0..<n).map { Energy.argmax(adv + $0 * 10, 10) }
+        }
+        XCTAssertEqual(json["labels"], test.labels.map(Int.init))
+        XCTAssertEqual(json["clean"], clean, "clean predictions differ between PyTorch and dist-train")
+        let same = zip(json["fgsm"] ?? [], fgsm).filter { $0 == $1 }.count
+        print("\(model.rawValue): clean predictions equal on \(n)/\(n), FGSM on \(same)/\(n)")
+        // A gradient component within rounding of zero can flip its sign between the two
+        // implementations; a flipped pixel rarely changes a prediction.
+        XCTAssertGreaterThanOrEqual(same, n - 2, "FGSM predictions differ on \(n - same) of \(n) samples")
+    }
+
+    func testMLPExportPredictsTheSameInPyTorch() throws { try check(model: .mlp) }
+    func testCNNSmallExportPredictsTheSameInPyTorch() throws { try check(model: .cnnSmall) }
+}
