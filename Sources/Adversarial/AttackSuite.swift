@@ -28,7 +28,7 @@ public enum RobustAttack: String, CaseIterable, Sendable {
     public static func parseList(_ text: String) throws(AttackListError) -> [RobustAttack] {
         var out: [RobustAttack] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let name = part.trimmingCharacters(in: " ")
+            let name = String(part.filter { !$0.isWhitespace })
             guard let a = RobustAttack(rawValue: name) else { throw AttackListError(name: name) }
             if !out.contains(a) { out.append(a) }
         }
@@ -40,12 +40,6 @@ public struct AttackListError: Error, CustomStringConvertible {
     public let name: String
     public var description: String {
         "unknown attack '\(name)' (known: \(RobustAttack.allCases.map(\.rawValue).joined(separator: ", ")))"
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in c: Character) -> String {
-        String(drop { $0 == c }.reversed().drop { $0 == c }.reversed())
     }
 }
 

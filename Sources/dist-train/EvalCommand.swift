@@ -99,7 +99,7 @@ struct EvalCommand: ParsableCommand {
         let network = modelKind.build(input: kind.inputShape, classes: kind.classes)
         if let file {
             do { try Weights.load(file, into: network) } catch {
-                let saved = file.metadata["model"].map { " (the file says it holds a \($0))" } ?? ""
+                let saved = file.metadata["model"].map { " (its metadata says model \($0))" } ?? ""
                 throw CLIError("--weights \(weights) does not fit --model \(modelKind.rawValue)\(saved): \(error)")
             }
         }
