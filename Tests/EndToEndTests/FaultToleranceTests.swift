@@ -139,5 +139,41 @@ final class CheckpointAndDeadRankTests: XCTestCase {
     }
 
     func testKilledRankZeroEndsTheJobAndResumeReproduces() throws { try killRank(0) }
+
+    /// A rank that hangs (SIGSTOP) leaves its peer blocked in the allreduce: the collective
+    /// watchdog ends the peer after --collective-timeout, naming the collective, and the job ends.
+    func testWatchdogEndsARankBlockedInACollective() throws {
+        let dir = Launcher.temporaryDirectory("hang")
+        let run = try Launcher.start(ranks: 2, args + ["--out", dir, "--collective-timeout", "4"])
+        XCTAssert(run.waitFor("epoch 1/3  step 5/20", timeout: 120), run.stdout + run.stderr)
+        let children = try Launcher.run("/usr/bin/pgrep", ["-P", String(run.process.processIdentifier)]).stdout
+            .split(separator: "\n").compactMap { Int32($0) }.sorted()
+        guard children.count == 2 else { _ = run.wait(timeout: 60); return XCTFail("rank processes: \(children)") }
+        let stopped = Date()
+        kill(children[1], SIGSTOP)
+        let status = run.wait(timeout: 60)
+        let seconds = Date().timeIntervalSince(stopped)
+        print("rank 1 stopped: job ended with \(String(describing: status)) after \(String(format: "%.1f", seconds)) s")
+        kill(children[1], SIGKILL)
+        XCTAssertNotNil(status, "the job did not end within 60 s")
+        XCTAssertNotEqual(status, 0)
+        XCTAssertLessThan(seconds, 30)
+        XCTAssert(run.stderr.contains("rank 0") && run.stderr.contains("did not complete within 4 s"), run.stderr)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// A second signal ends the process at once, without waiting for a step boundary.
+    func testSecondSignalExitsAtOnce() throws {
+        let dir = Launcher.temporaryDirectory("twice")
+        // Signals arrive while the whole training set is still being read, long before a step.
+        let run = try Launcher.start(ranks: 1, ["--data-dir", Launcher.dataDirectory, "--model", "mlp", "--out", dir])
+        usleep(300_000)
+        kill(run.process.processIdentifier, SIGINT)
+        usleep(50_000)
+        kill(run.process.processIdentifier, SIGINT)
+        XCTAssertEqual(run.wait(timeout: 60), 128 + SIGINT, run.stderr)
+        XCTAssert(run.stderr.contains("second signal"), run.stderr)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
     func testKilledRankOneEndsTheJobAndResumeReproduces() throws { try killRank(1) }
 }
