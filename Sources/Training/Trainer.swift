@@ -113,12 +113,23 @@ public final class Trainer {
     }
 
     public func checkpoint() throws -> Checkpoint {
-        let json = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try encoder.encode(config), as: UTF8.self)
         return Checkpoint(configJSON: json, epoch: epoch, stepInEpoch: stepInEpoch, globalStep: globalStep,
                           parameters: network.parameters.array.prefix(network.parameterCount).map { $0 },
                           momentum: optimizer.velocity.array,
                           extra: ["model": config.model.rawValue, "dataset": config.dataset.rawValue,
-                                  "ranks": String(comm.size)])
+                                  "ranks": String(comm.size), "config_digest": Self.digest(json)])
+    }
+
+    /// FNV-1a of the configuration's canonical JSON (sorted keys), in the checkpoint header so
+    /// that a checkpoint names the exact configuration that wrote it.
+    static func digest(_ text: String) -> String {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// Runs the remaining epochs. Returns the last evaluation, if any.
