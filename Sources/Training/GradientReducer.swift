@@ -116,6 +116,8 @@ public final class GradientReducer {
     public var sawNonFinite: Bool {
         let g = network.gradients.pointer, p = network.parameterCount
         if g[p + Tail.nonFinite.rawValue] > 0 { return true }
+        // With one bucket the flag already covered every rank's whole gradient.
+        guard buckets.count > 1 else { return false }
         var probe: Float = 0
         for j in 0..<p { probe += g[j] * 0 }
         return !probe.isFinite

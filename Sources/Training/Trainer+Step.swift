@@ -37,8 +37,8 @@ extension Trainer {
 
     /// Fault injection for the reliability tests: `DIST_TRAIN_INJECT_NAN=RANK:STEP` puts a NaN
     /// in that rank's gradients at that global step (documented in docs/reliability.md).
-    var injectedFault: (rank: Int, step: Int)? {
-        guard let spec = ProcessInfo.processInfo.environment["DIST_TRAIN_INJECT_NAN"] else { return nil }
+    static func injectedFault(from environment: [String: String]) -> (rank: Int, step: Int)? {
+        guard let spec = environment["DIST_TRAIN_INJECT_NAN"] else { return nil }
         let parts = spec.split(separator: ":").compactMap { Int($0) }
         return parts.count == 2 ? (parts[0], parts[1]) : nil
     }

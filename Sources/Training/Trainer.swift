@@ -56,6 +56,8 @@ public final class Trainer {
     var alarms: Alarms
     public let probes: ProbeSet
     public let reducer: GradientReducer
+    /// Read once from the environment (see `injectedFault(from:)`).
+    let injectedFault = Trainer.injectedFault(from: ProcessInfo.processInfo.environment)
 
     public init(config: TrainConfig, comm: any Communicator, train: Dataset, test: Dataset) throws {
         self.config = config
