@@ -17,6 +17,8 @@ public protocol Layer: AnyObject {
     var parameterShapes: [(suffix: String, shape: [Int])] { get }
     /// Fan-in used by PyTorch's default initialisation (0 for parameter-free layers).
     var fanIn: Int { get }
+    /// Bytes of the layer's own workspaces (unrolled patches, argmax indices …).
+    var workspaceBytes: Int { get }
 
     func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>)
     /// Sizes workspaces for batches of up to `batch` samples.
@@ -32,6 +34,7 @@ extension Layer {
     public var parameterCount: Int { 0 }
     public var parameterShapes: [(suffix: String, shape: [Int])] { [] }
     public var fanIn: Int { 0 }
+    public var workspaceBytes: Int { 0 }
     public var outputLayout: Layout { inputLayout }
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {}
     public func reserve(batch: Int) {}

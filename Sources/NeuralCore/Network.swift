@@ -123,7 +123,7 @@ public final class Network {
     public var allocatedBytes: (parameters: Int, activations: Int) {
         let p = (parameters.count + gradients.count) * 4
         let acts = (activations.reduce(0) { $0 + $1.count } + gradientA.count + gradientB.count) * 4
-        let own = layers.reduce(0) { $0 + (($1 as? Conv2d)?.workspaceBytes ?? 0) + (($1 as? MaxPool2d)?.workspaceBytes ?? 0) }
+        let own = layers.reduce(0) { $0 + $1.workspaceBytes }
         return (p, acts + own)
     }
 }

@@ -133,14 +133,12 @@ public struct EnergyStatistics: Sendable, Equatable {
     }
 
     /// 0 for underflow, 1…bins for the bins, bins + 1 for overflow (NaN counts as overflow).
-    static func bin(_ v: Double, _ edges: [Double]) -> Int {
+    public static func bin(_ v: Double, _ edges: [Double]) -> Int {
         let bins = edges.count - 1
         guard v >= edges[0] else { return v.isNaN ? bins + 1 : 0 }
         let f = (v - edges[0]) / (edges[bins] - edges[0]) * Double(bins)
         return f >= Double(bins) || f.isNaN ? bins + 1 : Int(f) + 1
     }
-
-    public static func binForTesting(_ v: Double, _ edges: [Double]) -> Int { bin(v, edges) }
 
     public mutating func reduce(_ comm: any Communicator) throws { try comm.allreduceSum(&buffer) }
 

@@ -108,7 +108,7 @@ final class EnergyStatisticsTests: XCTestCase {
         XCTAssertEqual(EnergyStatistics.histogrammed.count, 3)
         // Values map to: under, [0,1), [1,2), over.
         var counts = [0, 0, 0, 0]
-        for v in [-1.0, 0, 0.5, 1, 1.99, 2, 5, .nan] { counts[EnergyStatistics.binForTesting(v, edges)] += 1 }
+        for v in [-1.0, 0, 0.5, 1, 1.99, 2, 5, .nan] { counts[EnergyStatistics.bin(v, edges)] += 1 }
         XCTAssertEqual(counts, [1, 2, 2, 3])
     }
 
