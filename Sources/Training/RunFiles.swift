@@ -41,14 +41,18 @@ public struct RunFiles {
         for path in checkpoints().dropLast(keep) { try? FileManager.default.removeItem(atPath: path) }
     }
 
-    /// Existing metrics lines whose "epoch" is below `epoch` (kept when resuming).
-    public func metricsLines(before epoch: Int) -> [String] {
+    /// Existing metrics lines written at or before global step `step` (their "step"), in
+    /// file order: the lines a run resumed from a checkpoint at that step keeps. An epoch's
+    /// line carries the step at its end, the same step as that epoch's checkpoint, so
+    /// resuming from an end-of-epoch checkpoint keeps that epoch's line; lines written after
+    /// the checkpoint (the run goes on to write them again) are dropped.
+    public func metricsLines(throughStep step: Int) -> [String] {
         guard let text = try? String(contentsOfFile: metricsPath, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").map(String.init).filter { line in
             guard let data = line.data(using: .utf8),
                   let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let e = obj["epoch"] as? Int else { return false }
-            return e < epoch
+                  let s = obj["step"] as? Int else { return false }
+            return s <= step
         }
     }
 }

@@ -4,25 +4,27 @@ import Foundation
 import Observatory
 
 extension Trainer {
-    /// Rank 0 creates the run directory, writes config.json, keeps the metrics lines of
-    /// epochs before the resume point and opens the TensorBoard writer.
+    /// Rank 0 creates the run directory, writes config.json, keeps the metrics lines written
+    /// up to the resume point (a run resumed into its own directory keeps each line once)
+    /// and opens the TensorBoard writer.
     func prepareOutputs() throws {
         guard comm.isRoot else { return }
         try files.create()
         try AtomicFile.write(try config.recordJSON(version: record.version, ranks: comm.size,
                                                    blasThreads: record.blasThreads), to: files.configPath)
-        metricsLines = files.metricsLines(before: epoch + (stepInEpoch > 0 ? 1 : 0))
+        metricsLines = files.metricsLines(throughStep: globalStep)
         tensorBoard = try TensorBoardWriter(directory: files.directory + "/tb")
     }
 
     /// A metrics.jsonl line (and TensorBoard scalars) for the steps since the last one.
-    /// Called at the same step on every rank (it reduces the interval's statistics).
+    /// Called at the same step on every rank (it reduces the interval's statistics). Its
+    /// "epoch" is the running epoch, 1-based, as on the epoch line that will follow.
     func logInterval(_ interval: inout EnergyStatistics, progress: Double, lr: Float) throws {
         try interval.reduce(comm)
         defer { interval = EnergyStatistics() }
         guard comm.isRoot else { return }
         let line: [(String, JSONValue)] = [
-            ("epoch", .integer(epoch)), ("interval", .bool(true)), ("epoch_progress", .number(progress)),
+            ("epoch", .integer(epoch + 1)), ("interval", .bool(true)), ("epoch_progress", .number(progress)),
             ("step", .integer(globalStep)), ("lr", .number(Double(lr))), ("train", interval.json),
         ]
         metricsLines.append(JSONValue.object(line).text)
