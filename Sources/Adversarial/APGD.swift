@@ -43,6 +43,7 @@ public struct APGDSettings: Sendable, Equatable {
     /// n₂ = max(⌊0.22·N⌋, 1) steps, then intervals shrinking by max(⌊0.03·N⌋, 1) down to
     /// max(⌊0.06·N⌋, 1). These are p_j·N with p₀ = 0, p₁ = 0.22,
     /// p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06). Returns (0-based iteration, interval).
+    /// `APGDAttack` halves step sizes at exactly these iterations.
     public var checkpoints: [(iteration: Int, interval: Int)] {
         let n = Double(iterations)
         let first = max(Int(0.22 * n), 1), minimum = max(Int(0.06 * n), 1), decrease = max(Int(0.03 * n), 1)
@@ -184,9 +185,9 @@ public final class APGDAttack: RobustnessAttack {
             for i in 0..<iterations { lossSteps[s * iterations + i] = 0 }
             if correct[j] { active.append(s) } else { fooled[s] = true; (output + o).update(from: xAdv.pointer + o, count: d) }
         }
-        var interval = max(Int(0.22 * Double(iterations)), 1)
-        let minimum = max(Int(0.06 * Double(iterations)), 1), decrease = max(Int(0.03 * Double(iterations)), 1)
-        var counter = 0
+        // The step-size checkpoints, in iteration order; `next` is the first one not reached yet.
+        let checkpoints = settings.checkpoints
+        var next = 0
         for i in 0..<iterations {
             if active.isEmpty { return }
             let a: Float = i > 0 ? settings.momentum : 1
@@ -213,8 +214,9 @@ public final class APGDAttack: RobustnessAttack {
                 }
             }
             active.removeAll { fooled[$0] }
-            counter += 1
-            if counter == interval {
+            if next < checkpoints.count && checkpoints[next].iteration == i {
+                let interval = checkpoints[next].interval
+                next += 1
                 for s in active {
                     let h = s * iterations
                     var increases = 0
@@ -235,8 +237,6 @@ public final class APGDAttack: RobustnessAttack {
                         (grad.pointer + s * d).update(from: gradBest.pointer + s * d, count: d)
                     }
                 }
-                interval = max(interval - decrease, minimum)
-                counter = 0
             }
         }
     }
