@@ -141,20 +141,24 @@ enum Harness {
     private static let referenceLock = NSLock()
     nonisolated(unsafe) private static var references: [[String]: [Float]] = [:]
 
-    /// Final parameters of a plain single-process run of `options` (computed once per process).
-    static func referenceParameters(_ options: [String]) throws -> [Float] {
+    /// Final parameters of an uninterrupted run of `options`: a plain single process, or
+    /// `mpirun -np ranks` on this host (computed once per process and rank count).
+    static func referenceParameters(_ options: [String], ranks: Int = 1) throws -> [Float] {
         referenceLock.lock()
         defer { referenceLock.unlock() }
-        if let p = references[options] { return p }
+        let key = options + ["ranks=\(ranks)"]
+        if let p = references[key] { return p }
         let out = temporaryDirectory("reference")
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let r = try run([binary, "train"] + options + ["--out", out], limit: 180)
+        let launcher = ranks == 1 ? [] : ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)"]
+        let r = try run(launcher + [binary, "train"] + options + ["--out", out],
+                        environment: ["OMPI_MCA_mpi_yield_when_idle": "1"], limit: 180)
         guard r.status == 0 else {
-            XCTFail("single-process reference run failed (\(r.status)):\n\(r.output)")
+            XCTFail("reference run (\(ranks) rank(s)) failed (\(r.status)):\n\(r.output)")
             throw XCTSkip("no reference")
         }
         let p = try finalCheckpoint(out).parameters
-        references[options] = p
+        references[key] = p
         return p
     }
 
@@ -181,12 +185,20 @@ enum Harness {
     /// Asserts the final checkpoint of `runDirectory` matches a single-process run of `options`.
     static func assertMatchesSingleProcess(_ runDirectory: String, _ options: [String], what: String,
                                            file: StaticString = #filePath, line: UInt = #line) throws {
-        let reference = try referenceParameters(options)
+        try assertMatchesUninterrupted(runDirectory, options, ranks: 1, what: what, file: file, line: line)
+    }
+
+    /// Asserts the final checkpoint of `runDirectory` matches an uninterrupted run of `options` on
+    /// `ranks` ranks within 1e-5 relative.
+    static func assertMatchesUninterrupted(_ runDirectory: String, _ options: [String], ranks: Int, what: String,
+                                           file: StaticString = #filePath, line: UInt = #line) throws {
+        let reference = try referenceParameters(options, ranks: ranks)
         let params = try finalCheckpoint(runDirectory).parameters
         XCTAssert(params.allSatisfy(\.isFinite), "\(what): non-finite parameters", file: file, line: line)
         let diff = relativeDifference(reference, params)
-        print("\(what): relative difference to the single-process run: \(diff)")
-        XCTAssertLessThanOrEqual(diff, 1e-5, "\(what) differs from the single-process run by \(diff)", file: file, line: line)
+        let against = ranks == 1 ? "the single-process run" : "an uninterrupted \(ranks)-rank run"
+        print("\(what): relative difference to \(against): \(diff)")
+        XCTAssertLessThanOrEqual(diff, 1e-5, "\(what) differs from \(against) by \(diff)", file: file, line: line)
     }
 
     static func tail(_ path: String, lines: Int = 30) -> String {

@@ -5,16 +5,12 @@ import XCTest
 /// srun or mpirun, which pass it to every rank; the ranks agree at the next step boundary, rank 0
 /// writes a checkpoint, all exit 75) and requeued resumes from that checkpoint (`--resume auto`
 /// in the same --out, since a requeued job keeps its id) and ends with the parameters of an
-/// uninterrupted single-process run.
+/// uninterrupted run on as many ranks.
 final class PreemptionTests: XCTestCase {
     nonisolated(unsafe) static var cluster: SlurmCluster?
 
     override func setUpWithError() throws {
         try Harness.requireClusterTools()
-        let help = try Harness.run([Harness.binary, "train", "--help"], limit: 30)
-        guard help.stdout.contains("--collective-timeout") || help.stdout.contains("--nan-policy") else {
-            throw XCTSkip("this dist-train has no preemption support yet (no --nan-policy/--collective-timeout in train --help)")
-        }
         if Self.cluster == nil { Self.cluster = try SlurmCluster.start() }
     }
 
@@ -125,7 +121,12 @@ final class PreemptionTests: XCTestCase {
         XCTAssert(final.contains("resumed from") && final.contains("global step \(partial.globalStep)\n"),
                   "the requeued job should resume from the preemption checkpoint (step \(partial.globalStep)):\n\(final)")
         XCTAssertEqual(try Harness.finalCheckpoint(out).globalStep, totalSteps)
-        try Harness.assertMatchesSingleProcess(out, options, what: "\(script) preempted and requeued")
+        // Against an uninterrupted run with the same number of ranks: resuming is exact. Against a
+        // single process these 60 FGSM-RS steps differ by ~5e-4: the rank count changes the float
+        // summation order (~1e-8 per step), and sign(∇x) flips on near-zero gradient components
+        // amplify it (docs/maths.md); SlurmJobTests and RankIndependenceTests cover that on runs
+        // short enough to stay within 1e-5.
+        try Harness.assertMatchesUninterrupted(out, options, ranks: ntasks, what: "\(script) preempted and requeued")
     }
 
     private func startNowQuietly(_ cluster: SlurmCluster, _ id: String) throws {
