@@ -4,12 +4,13 @@ import Foundation
 /// aggregated numbers. Every rank feeds it the same allreduced values, so every rank
 /// raises the same alarms at the same epoch.
 public struct Alarms: Sendable {
-    public enum Kind: String, Sendable { case co, ro }
+    public enum Kind: String, Sendable, Codable { case co, ro }
 
-    public struct Alarm: Sendable, Equatable {
+    public struct Alarm: Sendable, Equatable, Codable {
         public var kind: Kind
         public var epoch: Int
         public var message: String
+        public init(kind: Kind, epoch: Int, message: String) { self.kind = kind; self.epoch = epoch; self.message = message }
     }
 
     public let thresholds: AlarmThresholds
@@ -64,6 +65,46 @@ public struct Alarms: Sendable {
 
     /// True when `pgd` (this epoch's test PGD accuracy) is the best so far — after `update`.
     public func isBest(epoch: Int) -> Bool { best?.epoch == epoch }
+
+    /// Whether `--stop-on condition` ends the run after an epoch that raised `raised`.
+    public static func shouldStop(_ raised: [Alarm], on condition: StopCondition) -> Bool {
+        raised.contains { $0.kind.rawValue == condition.rawValue }
+    }
+
+    // MARK: state carried through checkpoints
+
+    /// The key of the alarm state in a checkpoint's `extra` dictionary.
+    public static let checkpointKey = "alarms"
+
+    /// What the rules remember of earlier epochs. A resumed run restores it, so it raises the
+    /// alarms an uninterrupted run raises and keeps best.dtck at the true best epoch.
+    struct State: Codable, Equatable {
+        struct Best: Codable, Equatable { var epoch: Int; var pgd: Double; var trainAdv: Double }
+        var aaeRates: [Double]
+        var previousPGD: Double?
+        var best: Best?
+        var raised: [Alarm]
+    }
+
+    /// The state as JSON, for a checkpoint's `extra`. Doubles are written as their shortest
+    /// round-trip decimal, so a restored state compares exactly like the original.
+    public var stateJSON: String {
+        let state = State(aaeRates: aaeRates, previousPGD: previousPGD,
+                          best: best.map { State.Best(epoch: $0.epoch, pgd: $0.pgd, trainAdv: $0.trainAdv) }, raised: raised)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Strings, integers and finite doubles (rates and accuracies) always encode.
+        return String(decoding: (try? encoder.encode(state)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    /// Replaces the state with one written by `stateJSON` (thresholds stay this run's).
+    public mutating func restore(stateJSON text: String) throws {
+        let state = try JSONDecoder().decode(State.self, from: Data(text.utf8))
+        aaeRates = state.aaeRates
+        previousPGD = state.previousPGD
+        best = state.best.map { ($0.epoch, $0.pgd, $0.trainAdv) }
+        raised = state.raised
+    }
 
     static func median(_ values: [Double]) -> Double {
         let s = values.sorted()

@@ -112,6 +112,14 @@ public final class Trainer {
         _ = network.parameters.buffer.update(fromContentsOf: ckpt.parameters)
         _ = optimizer.velocity.buffer.update(fromContentsOf: ckpt.momentum)
         epoch = ckpt.epoch; stepInEpoch = ckpt.stepInEpoch; globalStep = ckpt.globalStep
+        // The alarm rules' memory (best test PGD accuracy, AAE-rate history, previous PGD
+        // accuracy); checkpoints written before it was recorded resume with none.
+        alarms = Alarms(thresholds: config.alarms)
+        if let state = ckpt.extra[Alarms.checkpointKey] {
+            do { try alarms.restore(stateJSON: state) } catch {
+                throw TrainingError.resumeMismatch(checkpoint: path, reason: "its alarm state does not decode: \(error)")
+            }
+        }
     }
 
     public func checkpoint() throws -> Checkpoint {
@@ -122,7 +130,8 @@ public final class Trainer {
                           parameters: network.parameters.array.prefix(network.parameterCount).map { $0 },
                           momentum: optimizer.velocity.array,
                           extra: ["model": config.model.rawValue, "dataset": config.dataset.rawValue,
-                                  "ranks": String(comm.size), "config_digest": Self.digest(json)])
+                                  "ranks": String(comm.size), "config_digest": Self.digest(json),
+                                  Alarms.checkpointKey: alarms.stateJSON])
     }
 
     /// FNV-1a of the configuration's canonical JSON (sorted keys), in the checkpoint header so

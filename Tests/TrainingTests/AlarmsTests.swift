@@ -68,4 +68,68 @@ final class AlarmsTests: XCTestCase {
         XCTAssert(a.isBest(epoch: 1))
         XCTAssertFalse(a.isBest(epoch: 3))
     }
+
+    /// Epochs with every rule in play: a quiet start, an AAE-rate jump, a PGD collapse, robust overfitting.
+    static let epochs: [(aae: Double, adv: Double, fgsm: Double?, pgd: Double?)] = [
+        (0.002, 0.40, 0.45, 0.40), (0.003, 0.45, 0.50, 0.1 + 0.2), (0.002, 0.50, nil, nil), (0.05, 0.55, 0.55, 0.47),
+        (0.004, 0.60, 0.60, 0.44), (0.004, 0.65, 0.62, 0.20), (0.003, 0.70, 0.65, 0.41),
+    ]
+
+    /// Stopped after any epoch and restored from its JSON state, the rules raise exactly the
+    /// alarms of an uninterrupted run and keep the same best epoch.
+    func testRestoredStateRaisesTheAlarmsOfAnUninterruptedRun() throws {
+        let thresholds = AlarmThresholds()
+        var whole = Alarms(thresholds: thresholds)
+        let reference = Self.epochs.enumerated().map { e, x in
+            whole.update(epoch: e + 1, trainAAERate: x.aae, trainAdvAcc: x.adv, testFGSM: x.fgsm, testPGD: x.pgd)
+        }
+        XCTAssertEqual(Set(reference.flatMap { $0.map(\.kind) }), [.co, .ro], "the fixture raises both kinds: \(reference)")
+        for cut in 1..<Self.epochs.count {
+            var first = Alarms(thresholds: thresholds)
+            for (e, x) in Self.epochs.prefix(cut).enumerated() {
+                _ = first.update(epoch: e + 1, trainAAERate: x.aae, trainAdvAcc: x.adv, testFGSM: x.fgsm, testPGD: x.pgd)
+            }
+            var second = Alarms(thresholds: thresholds)
+            try second.restore(stateJSON: first.stateJSON)
+            XCTAssertEqual(second.stateJSON, first.stateJSON, "cut after epoch \(cut): the state round-trips exactly")
+            for (e, x) in Self.epochs.enumerated().dropFirst(cut) {
+                let out = second.update(epoch: e + 1, trainAAERate: x.aae, trainAdvAcc: x.adv, testFGSM: x.fgsm, testPGD: x.pgd)
+                XCTAssertEqual(out, reference[e], "cut after epoch \(cut), epoch \(e + 1)")
+            }
+            XCTAssertEqual(second.raised, whole.raised, "cut after epoch \(cut)")
+            XCTAssertEqual(second.best?.epoch, whole.best?.epoch)
+            XCTAssertEqual(second.best?.pgd, whole.best?.pgd)
+            XCTAssertEqual(second.best?.trainAdv, whole.best?.trainAdv)
+        }
+        // A fresh state forgets the best epoch: the restored one is what keeps best.dtck right.
+        XCTAssertEqual(whole.best?.epoch, 4)
+        var forgetful = Alarms(thresholds: thresholds)
+        let x = Self.epochs[4]
+        _ = forgetful.update(epoch: 5, trainAAERate: x.aae, trainAdvAcc: x.adv, testFGSM: x.fgsm, testPGD: x.pgd)
+        XCTAssert(forgetful.isBest(epoch: 5))
+    }
+
+    func testDamagedStateIsAnError() {
+        var a = Alarms(thresholds: AlarmThresholds())
+        XCTAssertThrowsError(try a.restore(stateJSON: "{\"aaeRates\": \"many\"}"))
+        XCTAssertThrowsError(try a.restore(stateJSON: ""))
+    }
+
+    /// `--stop-on`: the run stops after an epoch that raised an alarm of the chosen kind only.
+    func testStopOnMatchesTheAlarmKind() {
+        let co = Alarms.Alarm(kind: .co, epoch: 3, message: "gap"), ro = Alarms.Alarm(kind: .ro, epoch: 3, message: "drop")
+        XCTAssertTrue(Alarms.shouldStop([ro], on: .ro))
+        XCTAssertTrue(Alarms.shouldStop([co, ro], on: .ro))
+        XCTAssertFalse(Alarms.shouldStop([co], on: .ro))
+        XCTAssertTrue(Alarms.shouldStop([co], on: .co))
+        XCTAssertFalse(Alarms.shouldStop([ro], on: .co))
+        XCTAssertFalse(Alarms.shouldStop([co, ro], on: .never))
+        XCTAssertFalse(Alarms.shouldStop([], on: .ro))
+        // An RO epoch from the rules themselves stops an `--stop-on ro` run.
+        var a = Alarms(thresholds: AlarmThresholds())
+        _ = a.update(epoch: 1, trainAAERate: 0, trainAdvAcc: 0.50, testFGSM: 0.55, testPGD: 0.48)
+        let out = a.update(epoch: 2, trainAAERate: 0, trainAdvAcc: 0.60, testFGSM: 0.50, testPGD: 0.43)
+        XCTAssertTrue(Alarms.shouldStop(out, on: .ro))
+        XCTAssertFalse(Alarms.shouldStop(out, on: .co))
+    }
 }
