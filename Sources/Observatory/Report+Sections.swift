@@ -82,7 +82,7 @@ extension Report {
         for e in epochs {
             s += "<div class=\"quiver-epoch\" id=\"quiver-epoch-\(e)\" data-epoch=\"\(e)\""
                 + (e == newest ? "" : " hidden=\"hidden\"") + ">\n"
-            s += quiverPair(run.probes(epoch: e), epoch: e, seed: seed)
+            s += quiverPair(run.probes(epoch: e), epoch: e, seed: seed, energiesDirectory: run.directory + "/energies")
             s += "</div>\n"
         }
         s += "<p class=\"caption\">Each arrow starts at a clean sample's energies (E(x), E(x,y)) and ends at its "
@@ -92,22 +92,21 @@ extension Report {
         return s + "</section>\n"
     }
 
-    static func quiverPair(_ table: ProbeTable?, epoch: Int, seed: UInt64) -> String {
+    /// One epoch's pair of plots and its facts; links to the plots' SVG files when they
+    /// exist in `energiesDirectory`.
+    static func quiverPair(_ table: ProbeTable?, epoch: Int, seed: UInt64, energiesDirectory: String? = nil) -> String {
         guard let table else { return "<p class=\"empty\">epoch \(epoch): probe file vanished while reading</p>\n" }
         if let problem = table.problem {
             return "<p class=\"empty\">epoch \(epoch): probe file unreadable (\(SVG.escape(problem)))</p>\n"
         }
         let all = table.arrows(split: "train"), abnormal = table.arrows(split: "train", aaeOnly: true)
-        guard !all.isEmpty else {
+        guard let plots = quiverPlots(table, epoch: epoch, seed: seed) else {
             return "<p class=\"empty\">epoch \(epoch): no train probe rows</p>\n"
         }
-        let subset = QuiverPlot.sample(all, seed: seed)
-        let aaeSubset = QuiverPlot.sample(abnormal, seed: seed)
+        let (subset, aaeSubset) = (plots.subset, plots.aaeSubset)
         var s = "<div class=\"pair\">"
-        s += "<figure>" + QuiverPlot.svg(arrows: subset, title: "Epoch \(epoch): random subset of train probes")
-            + "</figure>"
-        s += "<figure>" + QuiverPlot.svg(arrows: aaeSubset, title: "Epoch \(epoch): abnormal adversarial examples",
-                                         emptyMessage: "no abnormal adversarial examples at this epoch") + "</figure>"
+        s += "<figure>" + plots.subsetSVG + "</figure>"
+        s += "<figure>" + plots.aaeSVG + "</figure>"
         s += "</div>\n"
         var facts = ["\(all.count) train probes", "\(abnormal.count) AAE\(abnormal.count == 1 ? "" : "s")"
             + String(format: " (%.2f%%)", 100 * Double(abnormal.count) / Double(all.count))]
@@ -116,6 +115,13 @@ extension Report {
         let test = table.samples.filter { $0.split == "test" }.count
         if test > 0 { facts.append("\(test) test probes in the file") }
         if table.skippedRows > 0 { facts.append("\(table.skippedRows) unreadable row(s) skipped") }
+        let names = QuiverFiles.names(epoch: epoch)
+        if let directory = energiesDirectory,
+           FileManager.default.fileExists(atPath: directory + "/" + names.subset),
+           FileManager.default.fileExists(atPath: directory + "/" + names.aae) {
+            facts.append("as files: <a href=\"energies/\(names.subset)\">\(names.subset)</a>, "
+                         + "<a href=\"energies/\(names.aae)\">\(names.aae)</a>")
+        }
         return s + "<p class=\"facts\">" + facts.joined(separator: " · ") + "</p>\n"
     }
 

@@ -4,8 +4,9 @@ import Distributed
 import NeuralCore
 
 /// Clean, FGSM and PGD-k accuracy on a test set, sharded across ranks (contiguous
-/// slices) and summed with one allreduce, with the energy statistics of (x, x* = PGD).
-/// PGD random starts are keyed by test index, so results do not depend on the rank count.
+/// slices) and summed with one allreduce, with the energy statistics of (x, x*) for both
+/// evaluation attacks. PGD random starts are keyed by test index, so results do not
+/// depend on the rank count.
 public final class Evaluator {
     public struct Result: Sendable, Equatable {
         public var samples: Int
@@ -14,6 +15,8 @@ public final class Evaluator {
         public var pgd: Int
         /// Energies of x and its PGD adversarial example; AAE means CE(x*) < CE(x).
         public var statistics = EnergyStatistics()
+        /// The same with the FGSM adversarial example.
+        public var fgsmStatistics = EnergyStatistics()
         public func accuracy(_ correct: Int) -> Double { samples > 0 ? Double(correct) / Double(samples) : 0 }
     }
 
@@ -25,7 +28,9 @@ public final class Evaluator {
     public let chunk: Int
 
     private let objective = EnergyObjective(mode: .off, beta: 0, gamma: 0)
-    private let pair: FloatBuffer, xFGSM: FloatBuffer, dLogits: FloatBuffer
+    /// (2·chunk, d) each: x then its PGD example, and x then its FGSM example, so that one
+    /// forward pass gives the clean and adversarial logits the objective takes.
+    private let pair: FloatBuffer, pairFGSM: FloatBuffer, dLogits: FloatBuffer
     private var labels: [Int32], indices: [Int64]
 
     public init(network: Network, epsilon: Float, pgdSteps: Int, seed: UInt64, chunk: Int = 256) {
@@ -36,7 +41,7 @@ public final class Evaluator {
         self.seed = seed
         self.chunk = chunk
         pair = FloatBuffer(count: 2 * chunk * network.inputShape.count)
-        xFGSM = FloatBuffer(count: chunk * network.inputShape.count)
+        pairFGSM = FloatBuffer(count: 2 * chunk * network.inputShape.count)
         dLogits = FloatBuffer(count: 2 * chunk * network.classes)
         labels = [Int32](repeating: 0, count: chunk)
         indices = [Int64](repeating: 0, count: chunk)
@@ -45,7 +50,7 @@ public final class Evaluator {
     public func evaluate(_ data: Dataset, comm: any Communicator) throws -> Result {
         let mine = Sharding.shard(of: data.count, rank: comm.rank, ranks: comm.size)
         var counts: [Int64] = [Int64(mine.count), 0, 0, 0]
-        var stats = EnergyStatistics()
+        var stats = EnergyStatistics(), fgsmStats = EnergyStatistics()
         let d = network.inputShape.count, k = network.classes
         let fgsm = AttackSettings(kind: .fgsm, epsilon: epsilon)
         let pgd = AttackSettings(kind: .pgd, epsilon: epsilon, steps: pgdSteps)
@@ -53,17 +58,24 @@ public final class Evaluator {
         while start < mine.upperBound {
             let n = min(chunk, mine.upperBound - start)
             let x = pair.pointer, xPGD = pair.pointer + n * d
+            let xF = pairFGSM.pointer, xFGSM = pairFGSM.pointer + n * d
             data.images.withUnsafeBufferPointer { img in x.update(from: img.baseAddress! + start * d, count: n * d) }
+            xF.update(from: x, count: n * d)
             for i in 0..<n { labels[i] = data.labels[start + i]; indices[i] = Int64(start + i) }
             labels.withUnsafeBufferPointer { l in
                 indices.withUnsafeBufferPointer { ix in
-                    for (settings, out) in [(fgsm, xFGSM.pointer), (pgd, xPGD)] {
+                    for (settings, out) in [(fgsm, xFGSM), (pgd, xPGD)] {
                         attacker.perturb(x, labels: l.baseAddress!, n: n, settings: settings, seed: seed,
                                          stream: .evaluation, epoch: 0, indices: ix.baseAddress!, output: out)
                     }
-                    let logits = network.forward(xFGSM.pointer, batch: n)
-                    for i in 0..<n where Energy.argmax(logits + i * k, k) == Int(l[i]) { counts[2] += 1 }
-                    // Clean and PGD rows in one pass; the objective gives per-sample energies.
+                    let y = Array(l.prefix(n))
+                    // Clean and adversarial rows in one pass per attack; the objective gives
+                    // per-sample energies and predictions.
+                    let fgsmLogits = network.forward(xF, batch: 2 * n)
+                    let fgsmLoss = objective.compute(logits: fgsmLogits, n: n, classes: k, labels: l.baseAddress!,
+                                                     reference: nil, scale: 0, dLogits: dLogits.pointer)
+                    for i in 0..<n where objective.predictedAdv.pointer[i] == Float(l[i]) { counts[2] += 1 }
+                    fgsmStats.accumulate(objective, labels: y, loss: fgsmLoss)
                     let both = network.forward(x, batch: 2 * n)
                     let loss = objective.compute(logits: both, n: n, classes: k, labels: l.baseAddress!,
                                                  reference: nil, scale: 0, dLogits: dLogits.pointer)
@@ -71,14 +83,15 @@ public final class Evaluator {
                         if objective.predictedClean.pointer[i] == Float(l[i]) { counts[1] += 1 }
                         if objective.predictedAdv.pointer[i] == Float(l[i]) { counts[3] += 1 }
                     }
-                    stats.accumulate(objective, labels: Array(l.prefix(n)), loss: loss)
+                    stats.accumulate(objective, labels: y, loss: loss)
                 }
             }
             start += n
         }
         try comm.allreduceSum(&counts)
         try stats.reduce(comm)
+        try fgsmStats.reduce(comm)
         return Result(samples: Int(counts[0]), clean: Int(counts[1]), fgsm: Int(counts[2]), pgd: Int(counts[3]),
-                      statistics: stats)
+                      statistics: stats, fgsmStatistics: fgsmStats)
     }
 }

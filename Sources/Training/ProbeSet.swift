@@ -20,8 +20,9 @@ public struct ProbeSet {
 
     public var isEmpty: Bool { trainIndices.isEmpty && testIndices.isEmpty }
 
-    /// This rank's CSV rows for `epoch`, computed in chunks of `chunk` samples.
-    func rows(step: TrainStep, train: Dataset, test: Dataset, epoch: Int, rank: Int, ranks: Int, chunk: Int) -> String {
+    /// This rank's CSV rows, computed in chunks of `chunk` samples, with the random starts of
+    /// `keyEpoch`: the 0-based epoch index that training passes to the attack.
+    func rows(step: TrainStep, train: Dataset, test: Dataset, keyEpoch: Int, rank: Int, ranks: Int, chunk: Int) -> String {
         var text = ""
         for (split, data, all, stream) in [("train", train, trainIndices, NoiseStream.training),
                                            ("test", test, testIndices, NoiseStream.probe)] {
@@ -30,7 +31,7 @@ public struct ProbeSet {
             while start < mine.count {
                 let part = mine[start..<min(start + chunk, mine.count)]
                 step.load(data, indices: part)
-                step.computeEnergies(epoch: epoch, stream: stream)
+                step.computeEnergies(epoch: keyEpoch, stream: stream)
                 let o = step.objective
                 for (i, index) in part.enumerated() {
                     let values: [Float] = [o.energyClean.pointer[i], o.jointClean.pointer[i], o.energyAdv.pointer[i],
@@ -46,10 +47,15 @@ public struct ProbeSet {
         return text
     }
 
-    /// Computes every rank's rows and writes the CSV on rank 0 (atomically).
+    /// Computes every rank's rows and writes the CSV on rank 0 (atomically), for the epoch
+    /// just finished: `epoch` is 1-based and names the file (`epoch-NNNN.csv`), and the
+    /// training samples get the random starts training gave them in that epoch, keyed on its
+    /// 0-based index `epoch - 1`.
     public func write(step: TrainStep, train: Dataset, test: Dataset, epoch: Int, comm: any Communicator,
                       chunk: Int, directory: String) throws {
-        let mine = rows(step: step, train: train, test: test, epoch: epoch, rank: comm.rank, ranks: comm.size, chunk: chunk)
+        precondition(epoch >= 1, "probe epochs are 1-based")
+        let mine = rows(step: step, train: train, test: test, keyEpoch: epoch - 1, rank: comm.rank, ranks: comm.size,
+                        chunk: chunk)
         guard let all = try comm.gather(Array(mine.utf8), root: 0) else { return }
         // Shards are contiguous in each list, but the train rows of every rank come before
         // its test rows: sort train rows before test rows, keeping rank order within each.

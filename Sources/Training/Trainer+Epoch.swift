@@ -38,6 +38,8 @@ extension Trainer {
     /// (the probe gather) come first and run on every rank.
     func endEpoch(stats: EnergyStatistics, eval: Evaluator.Result?, seconds: Double, lr: Float) throws -> Bool {
         if !probes.isEmpty {
+            // `epoch` names the file; the probes get the random starts of the 0-based epoch
+            // `epoch - 1` that training just used.
             try probes.write(step: step, train: train, test: test, epoch: epoch, comm: comm,
                              chunk: max(config.batchSize / comm.size, 32), directory: files.directory + "/energies")
         }
@@ -45,7 +47,7 @@ extension Trainer {
         let raised = alarms.update(epoch: epoch, trainAAERate: stats.counter(.aae) / n,
                                    trainAdvAcc: stats.counter(.correctAdv) / n,
                                    testFGSM: eval.map { $0.accuracy($0.fgsm) }, testPGD: eval.map { $0.accuracy($0.pgd) })
-        let stop = raised.contains { $0.kind.rawValue == config.stopOn.rawValue }
+        let stop = Alarms.shouldStop(raised, on: config.stopOn)
         guard comm.isRoot else { return stop }
 
         for a in raised { warn("dist-train: ALARM (\(a.kind == .co ? "catastrophic" : "robust") overfitting) at epoch \(a.epoch): \(a.message)") }
@@ -64,7 +66,9 @@ extension Trainer {
                 ("fgsm_acc", .number(e.accuracy(e.fgsm))), ("pgd_acc", .number(e.accuracy(e.pgd))),
                 ("pgd_steps", .integer(config.evalPGDSteps)), ("eps", .number(Double(config.attack.epsilon))),
             ]
+            // x* = the PGD example under `energies` (as before), the FGSM example under `energies_fgsm`.
             test.append(("energies", e.statistics.json))
+            test.append(("energies_fgsm", e.fgsmStatistics.json))
             line.append(("test", .object(test)))
             text += String(format: "  | test clean %.2f%% FGSM %.2f%% PGD-%d %.2f%%", 100 * e.accuracy(e.clean),
                            100 * e.accuracy(e.fgsm), config.evalPGDSteps, 100 * e.accuracy(e.pgd))
@@ -77,6 +81,7 @@ extension Trainer {
         metricsLines.append(JSONValue.object(line).text)
         try AtomicFile.write(metricsLines.joined(separator: "\n") + "\n", to: files.metricsPath)
         try writeTensorBoard(stats: stats, eval: eval, lr: lr, seconds: seconds)
+        if !probes.isEmpty { try QuiverFiles.write(runDirectory: files.directory, epoch: epoch) }
         try Report.write(runDirectory: files.directory)
 
         let isLast = epoch == config.epochs
@@ -98,17 +103,24 @@ extension Trainer {
         tb.scalar("epoch", Double(epoch), step: step)
         tb.scalar("lr", Double(lr), step: step)
         tb.scalar("samples_per_s", stats.counter(.count) / max(seconds, 1e-9), step: step)
+        // All samples under `prefix`, those whose x* is classified correctly / wrongly under
+        // `prefix + "correct/"` / `"wrong/"`.
         func energies(_ prefix: String, _ s: EnergyStatistics) {
-            for (key, value) in s.summary() { tb.scalar(prefix + key, value, step: step) }
+            for g in EnergyStatistics.Group.allCases {
+                energies(g == .all ? prefix : prefix + g.key + "/", s, g)
+            }
+        }
+        func energies(_ prefix: String, _ s: EnergyStatistics, _ g: EnergyStatistics.Group) {
+            for (key, value) in s.summary(g) { tb.scalar(prefix + key, value, step: step) }
             for (h, (q, edges)) in EnergyStatistics.histogrammed.enumerated() {
-                let counts = s.histogram(h)
+                let counts = s.histogram(h, g)
                 let limits = edges + [Double.greatestFiniteMagnitude]
                 let filled = counts.indices.filter { counts[$0] > 0 }
                 guard let first = filled.first, let last = filled.last else { continue }
                 // Min and max are known to the bin: the edges of the outermost filled bins.
                 let low = first == 0 ? edges[0] : edges[first - 1], high = last >= edges.count ? edges.last! : edges[last]
                 tb.histogram(prefix + q.key, bucketLimits: limits, counts: counts, min: low, max: high,
-                             sum: s.sum(q), sumSquares: s.sumOfSquares(q), step: step)
+                             sum: s.sum(q, g), sumSquares: s.sumOfSquares(q, g), step: step)
             }
         }
         energies("train/", stats)
@@ -117,6 +129,7 @@ extension Trainer {
             tb.scalar("test/fgsm_acc", e.accuracy(e.fgsm), step: step)
             tb.scalar("test/pgd_acc", e.accuracy(e.pgd), step: step)
             energies("test_energies/", e.statistics)
+            energies("test_energies_fgsm/", e.fgsmStatistics)
         }
         try tb.flush()
     }

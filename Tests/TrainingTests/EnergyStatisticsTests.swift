@@ -1,4 +1,5 @@
 import Adversarial
+import Foundation
 import Distributed
 import NeuralCore
 import TestSupport
@@ -116,5 +117,81 @@ final class EnergyStatisticsTests: XCTestCase {
         let keys = Q.allCases.map(\.key)
         XCTAssertEqual(Set(keys).count, keys.count)
         XCTAssertEqual(EnergyStatistics().buffer.count, EnergyStatistics.size)
+    }
+}
+
+/// The trainer's energy records on a toy run (no MPI, a few milliseconds): probe rows use
+/// the random starts training used in that epoch, and interval metrics lines carry the
+/// running epoch. (Here rather than in a Trainer test file of their own only because of who
+/// owns which test file.)
+final class TrainerEnergyRecordTests: XCTestCase {
+    /// 16 toy training samples, global batch 4: 4 steps per epoch.
+    func toyTrainer(epochs: Int, logEvery: Int = 0) throws -> Trainer {
+        var config = TrainConfig()
+        config.model = .mlp
+        config.epochs = epochs
+        config.batchSize = 4
+        config.learningRate = 0.05
+        config.attack = AttackSettings(kind: .fgsmRS, epsilon: 0.2)
+        config.der = .aae
+        config.seed = 11
+        config.evalSamples = 8
+        config.evalPGDSteps = 2
+        config.probeSamples = 12
+        config.testProbeSamples = 4
+        config.logEvery = logEvery
+        config.outputDirectory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("dist-train-trainer-\(UUID().uuidString)").path
+        let trainer = try Trainer(config: config, comm: LocalCommunicator(),
+                                  train: Fixtures.toyDataset(count: 16, seed: 41), test: Fixtures.toyDataset(count: 8, seed: 42))
+        trainer.log = { _ in }
+        trainer.warn = { _ in }
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: config.outputDirectory) }
+        return trainer
+    }
+
+    /// x* of a probe row is the training attack with the noise key of the epoch it was
+    /// written for: epoch-0002.csv (the 2nd epoch) uses the 0-based key 1, as training did.
+    func testProbeRowsUseTheTrainingRandomStartsOfTheirEpoch() throws {
+        let trainer = try toyTrainer(epochs: 2)
+        try trainer.initialize()
+        try trainer.run()
+        let csv = try String(contentsOfFile: trainer.files.directory + "/energies/epoch-0002.csv", encoding: .utf8)
+        let rows = csv.split(separator: "\n").dropFirst().map { $0.split(separator: ",").map(String.init) }
+            .filter { $0[0] == "train" }
+        XCTAssertEqual(rows.map { Int($0[1])! }, trainer.probes.trainIndices)
+        XCTAssertEqual(rows.count, 12)
+
+        // The final parameters are those the probes of the last epoch saw.
+        func adversarialEnergies(key: Int) -> [(Float, Float)] {
+            trainer.step.load(trainer.train, indices: trainer.probes.trainIndices)
+            trainer.step.computeEnergies(epoch: key, stream: .training)
+            let o = trainer.step.objective
+            return (0..<rows.count).map { (o.energyAdv.pointer[$0], o.jointAdv.pointer[$0]) }
+        }
+        let trainingKey = adversarialEnergies(key: 1), nextKey = adversarialEnergies(key: 2)
+        var differs = false
+        for (i, row) in rows.enumerated() {
+            let (e, j) = (Float(row[7])!, Float(row[8])!)
+            XCTAssertEqual(e, trainingKey[i].0, accuracy: 1e-6 * max(1, abs(e)), "E(x*) of sample \(row[1])")
+            XCTAssertEqual(j, trainingKey[i].1, accuracy: 1e-6 * max(1, abs(j)), "E(x*, y) of sample \(row[1])")
+            if abs(e - nextKey[i].0) > 1e-4 || abs(j - nextKey[i].1) > 1e-4 { differs = true }
+        }
+        XCTAssert(differs, "the fixture tells the noise keys of consecutive epochs apart")
+    }
+
+    /// `--log-every 2` with 4 steps per epoch: one interval line per epoch, at its 2nd step,
+    /// carrying that (1-based) epoch like the epoch line after it.
+    func testIntervalLinesCarryTheRunningEpoch() throws {
+        let trainer = try toyTrainer(epochs: 2, logEvery: 2)
+        try trainer.initialize()
+        try trainer.run()
+        let lines = try String(contentsOfFile: trainer.files.metricsPath, encoding: .utf8).split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        let summary = lines.map { "\($0["interval"] as? Bool == true ? "interval" : "epoch") \($0["epoch"]!) \($0["step"]!)" }
+        XCTAssertEqual(summary, ["interval 1 2", "epoch 1 4", "interval 2 6", "epoch 2 8"])
+        let interval = try XCTUnwrap(lines[0]["train"] as? [String: Any])
+        XCTAssertEqual(interval["samples"] as? Double, 8, "the interval's two steps of 4 samples")
     }
 }

@@ -99,11 +99,60 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertEqual(total, [reference.samples, reference.clean, reference.fgsm, reference.pgd], "rank split")
     }
 
+    /// The test-set energy statistics of both evaluation attacks equal a direct Double
+    /// computation from the logits of x and of its FGSM / PGD example.
+    func testEnergyStatisticsOfEachAttackEqualDirectComputation() throws {
+        let net = Fixtures.trainedMLP()
+        let data = Fixtures.toyDataset(count: 13, seed: 501)
+        // PGD with no step stops at its random start: on this near-linear model any PGD step
+        // would reach FGSM's corner of the ε-ball, and the two groups would coincide.
+        let eps: Float = 0.25, k = net.classes, n = data.count, steps = 0
+        let result = try Evaluator(network: net, epsilon: eps, pgdSteps: steps, seed: 23, chunk: 5)
+            .evaluate(data, comm: LocalCommunicator())
+        let clean = Fixtures.logits(net, data.images, count: n)
+        var means: [String: [String: Double]] = [:]
+        for (name, settings) in [("fgsm", AttackSettings(kind: .fgsm, epsilon: eps)),
+                                 ("pgd", AttackSettings(kind: .pgd, epsilon: eps, steps: steps))] {
+            let adv = Fixtures.logits(net, attacked(net, data, settings, seed: 23), count: n)
+            // AAE flags of samples whose CE barely moved depend on float rounding (the toy model
+            // is confident, CE ≈ 0): they are counted apart, as "ties".
+            var sums: [String: Double] = ["E_x": 0, "E_xadv": 0, "E_xadv_y": 0, "norm_dE": 0, "aae": 0, "ties": 0, "correct": 0]
+            for i in 0..<n {
+                let fc = clean[(i * k)..<(i * k + k)].map(Double.init), fa = adv[(i * k)..<(i * k + k)].map(Double.init)
+                let y = Int(data.labels[i])
+                let eC = -Fixtures.logSumExp(fc[...]), eA = -Fixtures.logSumExp(fa[...])
+                sums["E_x"]! += eC
+                sums["E_xadv"]! += eA
+                sums["E_xadv_y"]! += -fa[y]
+                sums["norm_dE"]! += ((eC - eA) * (eC - eA) + (fa[y] - fc[y]) * (fa[y] - fc[y])).squareRoot()
+                let ceChange = (-fa[y] - eA) - (-fc[y] - eC)
+                if abs(ceChange) < 1e-4 { sums["ties"]! += 1 } else if ceChange < 0 { sums["aae"]! += 1 }
+                if Fixtures.argmax(adv[(i * k)..<(i * k + k)]) == y { sums["correct"]! += 1 }
+            }
+            means[name] = sums.mapValues { $0 / Double(n) }
+        }
+        for (name, stats, correct) in [("fgsm", result.fgsmStatistics, result.fgsm), ("pgd", result.statistics, result.pgd)] {
+            let m = means[name]!
+            XCTAssertEqual(stats.counter(.count), Double(n), name)
+            XCTAssertEqual(stats.counter(.correctAdv), Double(correct), "\(name): adversarial accuracy agrees with the count")
+            XCTAssertEqual(stats.counter(.correctAdv), m["correct"]! * Double(n), accuracy: 1e-9, name)
+            let aae = stats.counter(.aae), clear = (m["aae"]! * Double(n)).rounded(), ties = (m["ties"]! * Double(n)).rounded()
+            XCTAssert(aae >= clear && aae <= clear + ties, "\(name): \(aae) AAEs, \(clear) clear ones and \(ties) ties")
+            for (q, key) in [(EnergyStatistics.Quantity.energyClean, "E_x"), (.energyAdv, "E_xadv"), (.jointAdv, "E_xadv_y"),
+                             (.deltaNorm, "norm_dE")] {
+                XCTAssertEqual(stats.mean(q), m[key]!, accuracy: 1e-5 * max(1, abs(m[key]!)), "\(name) \(key)")
+            }
+        }
+        XCTAssertGreaterThan(abs(means["fgsm"]!["E_xadv_y"]! - means["pgd"]!["E_xadv_y"]!), 1e-4,
+                             "the fixture tells the attacks apart")
+    }
+
     func testEmptyDatasetAccuracyIsZero() throws {
         let net = Fixtures.trainedMLP(steps: 1)
         let data = Fixtures.toyDataset(count: 2, seed: 520).prefix(0)
         let r = try Evaluator(network: net, epsilon: eps, pgdSteps: 2, seed: 0, chunk: 4).evaluate(data, comm: LocalCommunicator())
         XCTAssertEqual([r.samples, r.clean, r.fgsm, r.pgd], [0, 0, 0, 0])
+        XCTAssertEqual(r.fgsmStatistics.counter(.count), 0)
         XCTAssertEqual(r.accuracy(r.clean), 0)
     }
 }
