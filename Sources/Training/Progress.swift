@@ -18,8 +18,11 @@ public struct Progress {
 
     public mutating func update(step: Int, _ text: @autoclosure () -> String) {
         guard step % every == 0 else { return }
-        let line = text()
+        var line = text()
         if interactive {
+            // A line longer than the terminal wraps, and "\r" would then rewrite only its
+            // last row: cut it to the width (unknown, 0, when the pty has no size).
+            if let columns = Self.terminalColumns(), line.count >= columns { line = String(line.prefix(columns - 1)) }
             let pad = max(0, lastWidth - line.count)
             print("\r" + line + String(repeating: " ", count: pad), terminator: "")
             fflush(nil)
@@ -28,6 +31,13 @@ public struct Progress {
             print(line)
             fflush(nil)
         }
+    }
+
+    /// The width of the terminal on stdout, when it has one.
+    static func terminalColumns() -> Int? {
+        var size = winsize()
+        guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 1 else { return nil }
+        return Int(size.ws_col)
     }
 
     /// Ends the in-place line before a normal line is printed.
