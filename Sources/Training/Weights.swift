@@ -22,8 +22,12 @@ public enum Weights {
         return st
     }
 
-    /// Copies every tensor of `st` into the network. A missing or extra name, a wrong shape
-    /// or a non-float dtype is an error naming the tensor.
+    /// Copies every tensor of `st` into the network. A missing or extra name, a wrong shape,
+    /// a dtype other than F32 or a non-finite value is an error naming the tensor.
+    ///
+    /// Only F32 is accepted, as the network computes in float32: an F64 file would lose
+    /// precision silently, and F16/BF16 weights usually mean a half-precision model whose
+    /// owner should choose the conversion (`{k: v.float() for k, v in state_dict.items()}`).
     public static func load(_ st: SafeTensors, into network: Network) throws {
         let expected = network.namedParameters
         let names = Set(expected.map(\.name))
@@ -37,8 +41,9 @@ public enum Weights {
             guard t.shape == p.shape else {
                 throw WeightsError(file: st.source, reason: "tensor '\(p.name)' has shape \(t.shape), the model needs \(p.shape)")
             }
-            guard ["F32", "F64", "F16", "BF16"].contains(t.dtype) else {
-                throw WeightsError(file: st.source, reason: "tensor '\(p.name)' has dtype \(t.dtype), expected a float type (F32)")
+            guard t.dtype == "F32" else {
+                throw WeightsError(file: st.source, reason: "tensor '\(p.name)' has dtype \(t.dtype), expected F32 " +
+                                   "(in PyTorch, save {k: v.float() for k, v in model.state_dict().items()})")
             }
             let values = try st.floats(p.name)
             guard values.allSatisfy(\.isFinite) else {

@@ -64,6 +64,12 @@ struct EvalCommand: ParsableCommand {
         guard squareQueries >= 0 else { throw ValidationError("--square-queries must be ≥ 0, got \(squareQueries)") }
     }
 
+    /// The attacks' settings from these options; with the defaults, AutoAttack's standard ones.
+    var suiteSettings: AttackSuiteSettings {
+        AttackSuiteSettings(epsilon: eps.value, seed: seed, restarts: restarts, pgdSteps: pgdSteps,
+                            apgdIterations: apgdIterations, fabIterations: fabIterations, squareQueries: squareQueries)
+    }
+
     func run() throws {
         let comm: any Communicator
         do { comm = try Communicators.make() } catch { Runtime.fail("\(error)", comm: nil) }
@@ -106,10 +112,7 @@ struct EvalCommand: ParsableCommand {
         try comm.broadcast(UnsafeMutableRawBufferPointer(start: network.parameters.pointer,
                                                          count: network.parameterCount * 4), root: 0)
 
-        let settings = AttackSuiteSettings(epsilon: eps.value, seed: seed, restarts: restarts, pgdSteps: pgdSteps,
-                                           apgdIterations: apgdIterations, fabIterations: fabIterations,
-                                           squareQueries: squareQueries)
-        let evaluation = RobustEvaluation(network: network, settings: settings, attacks: attacks)
+        let evaluation = RobustEvaluation(network: network, settings: suiteSettings, attacks: attacks)
         if comm.isRoot {
             let note = FileHandle.standardError
             note.write(Data(("dist-train eval: \(modelKind.rawValue) from \(weights), \(data.count) \(kind.rawValue) test samples " +
