@@ -13,6 +13,11 @@ struct DistTrain: ParsableCommand {
         version: DistTrainVersion.string,
         subcommands: [TrainCommand.self, EvalCommand.self, ExportCommand.self, ReportCommand.self, BenchCommand.self],
         defaultSubcommand: TrainCommand.self)
+
+    static func main() {
+        BLASKernels.upgradeIfGeneric()
+        main(nil)
+    }
 }
 
 enum DistTrainVersion {

@@ -1,0 +1,36 @@
+import Foundation
+import XCTest
+
+/// dist-train runs the OpenBLAS kernels the CPU supports, even where the installed OpenBLAS
+/// does not know the CPU model and falls back to generic SSE3 kernels (Debian 12's 0.3.21 on
+/// model-207 Xeons): it re-executes itself with OPENBLAS_CORETYPE set. A user's
+/// OPENBLAS_CORETYPE always wins.
+final class BLASKernelsTests: XCTestCase {
+    func core(_ environment: [String: String], unset: [String] = []) throws -> String {
+        let r = try Launcher.run(Launcher.binary, ["bench", "--json", "--models", "mlp", "--modes", "plain",
+                                                   "--repeats", "1", "--seconds", "0.01", "--peak-size", "64"],
+                                 environment: environment, unset: unset, timeout: 120)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let line = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, r.stdout)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        return try XCTUnwrap(object["blas_core"] as? String, "no blas_core in \(line)")
+    }
+
+    func testGenericKernelsAreReplacedByOnesTheCPUSupports() throws {
+        let flags = ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
+            .split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
+        guard flags.contains("avx2") && flags.contains("fma") else { throw XCTSkip("no AVX2 + FMA on this CPU") }
+        let avx512 = ["avx512f", "avx512dq", "avx512bw", "avx512vl"].allSatisfy(flags.contains)
+        let own = try core(["DIST_TRAIN_KEEP_BLAS_CORE": "1"], unset: ["OPENBLAS_CORETYPE"])
+        let chosen = try core([:], unset: ["OPENBLAS_CORETYPE"])
+        print("OpenBLAS's own choice: \(own); dist-train runs: \(chosen)")
+        let vectorCores: Set<String> = avx512 ? ["skylakex", "cooperlake", "sapphirerapids"]
+                                               : ["haswell", "zen", "skylake", "skylakex", "cooperlake", "sapphirerapids"]
+        XCTAssert(vectorCores.contains(chosen.lowercased()), "dist-train runs \(chosen) kernels on a CPU with \(avx512 ? "AVX-512" : "AVX2")")
+        if vectorCores.contains(own.lowercased()) { XCTAssertEqual(chosen, own, "a good choice of OpenBLAS's is kept") }
+    }
+
+    func testTheUsersCoreTypeIsKept() throws {
+        XCTAssertEqual(try core(["OPENBLAS_CORETYPE": "Nehalem"]), "Nehalem")
+    }
+}
