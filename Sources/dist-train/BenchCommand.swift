@@ -87,8 +87,8 @@ struct BenchCommand: ParsableCommand {
         let peak = sgemmPeak(n: peakSize)
         let out = comm.isRoot
         if out && !json {
-            print(String(format: "sgemm peak (%d³, %d thread%@): %.1f GFLOP/s; %d rank(s), global batch %d", peakSize,
-                         threads, threads == 1 ? "" : "s", peak, comm.size, batchSize))
+            print(String(format: "sgemm peak (%d³, %d thread%@): %.1f GFLOP/s; %d rank(s), global batch %d; ", peakSize,
+                         threads, threads == 1 ? "" : "s", peak, comm.size, batchSize) + BLASKernels.description)
             print("model       mode          samples/s   range           GFLOP/s  %peak   attack forward  object backward allred  optim   peak RSS MiB (params+grads+momentum + activations)")
         }
         var lines: [String] = []
@@ -109,7 +109,7 @@ struct BenchCommand: ParsableCommand {
                     ("allreduce_hidden", .number(r.allreduceBlocking > 0 ? max(0, 1 - r.allreduceExposed / r.allreduceBlocking) : 0)),
                     ("peak_rss_kb", .integer(rss)), ("rss_growth_kb", .integer(r.rssGrowthKB)),
                     ("parameter_bytes", .integer(r.parameterBytes)), ("activation_bytes", .integer(r.activationBytes)),
-                    ("impl", .string("dist-train \(DistTrainVersion.string)")),
+                    ("impl", .string("dist-train \(DistTrainVersion.string)")), ("blas_core", .string(BLASCore.name)),
                 ]).text
                 lines.append(line)
                 guard out else { continue }

@@ -100,7 +100,8 @@ struct TrainCommand: ParsableCommand {
         if let resume { try restore(trainer, from: resume, comm: comm) }
         if comm.isRoot {
             print("dist-train \(DistTrainVersion.string): \(config.model.rawValue) on \(config.dataset.rawValue) " +
-                  "(\(trainer.train.count) train, \(trainer.test.count) test), \(comm.size) rank(s) × \(threads) BLAS thread(s), " +
+                  "(\(trainer.train.count) train, \(trainer.test.count) test), \(comm.size) rank(s) × \(threads) BLAS thread(s) " +
+                  "(\(BLASKernels.description)), " +
                   "at \(config.attack.kind.rawValue) ε=\(config.attack.epsilon) α=\(config.attack.alpha), DER \(config.der.rawValue) " +
                   "β=\(config.beta) γ=\(config.gamma), global batch \(config.batchSize) → \(directory)")
         }
