@@ -1,5 +1,8 @@
 import DataIO
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import XCTest
 
 /// The energy observatory on real runs: statistics and probes do not depend on the number
@@ -26,9 +29,14 @@ final class ObservatoryRunTests: XCTestCase {
         XCTAssertEqual(a.count, 2)
         XCTAssertEqual(b.count, 2)
         for (la, lb) in zip(a, b) {
-            for part in ["train", "test"] {
-                var ta = la[part] as! [String: Any], tb = lb[part] as! [String: Any]
-                if part == "test" { ta = ta["energies"] as! [String: Any]; tb = tb["energies"] as! [String: Any] }
+            for part in ["train", "test", "test_fgsm"] {
+                let top = part == "train" ? "train" : "test"
+                var ta = la[top] as! [String: Any], tb = lb[top] as! [String: Any]
+                // x* = PGD under test.energies, x* = FGSM under test.energies_fgsm.
+                if part != "train" {
+                    let group = part == "test" ? "energies" : "energies_fgsm"
+                    ta = ta[group] as! [String: Any]; tb = tb[group] as! [String: Any]
+                }
                 for key in ["samples", "E_x", "E_xadv", "E_xy", "E_xadv_y", "norm_dE", "norm_dE_std", "der", "ce_adv",
                             "aae_count", "adv_acc", "clean_acc"] {
                     let x = ta[key] as! Double, y = tb[key] as! Double
@@ -80,8 +88,17 @@ final class ObservatoryRunTests: XCTestCase {
         for line in lines {
             let step = Double(line["step"] as! Int)
             let train = line["train"] as! [String: Any], test = line["test"] as! [String: Any]
+            let correct = train["correct"] as! [String: Any], wrong = train["wrong"] as! [String: Any]
+            let pgd = test["energies"] as! [String: Any], fgsm = test["energies_fgsm"] as! [String: Any]
+            let pgdWrong = pgd["wrong"] as! [String: Any]
             for (tag, expected) in [("train/E_x", train["E_x"] as! Double), ("train/norm_dE", train["norm_dE"] as! Double),
                                     ("train/aae_count", train["aae_count"] as! Double),
+                                    ("train/correct/norm_dE", correct["norm_dE"] as! Double),
+                                    ("train/wrong/samples", wrong["samples"] as! Double),
+                                    ("test_energies/E_xadv", pgd["E_xadv"] as! Double),
+                                    ("test_energies/wrong/E_xadv_y", pgdWrong["E_xadv_y"] as! Double),
+                                    ("test_energies_fgsm/E_xadv", fgsm["E_xadv"] as! Double),
+                                    ("test_energies_fgsm/adv_acc", fgsm["adv_acc"] as! Double),
                                     ("test/pgd_acc", test["pgd_acc"] as! Double), ("lr", line["lr"] as! Double)] {
                 let point = scalars[tag]?.first { $0[0] == step }
                 XCTAssertNotNil(point, "no \(tag) at step \(step)")
@@ -89,7 +106,21 @@ final class ObservatoryRunTests: XCTestCase {
             }
         }
         let histograms = read["histograms"] as! [String: Any]
-        XCTAssertNotNil(histograms["train/norm_dE"], "histograms: \(histograms.keys.sorted())")
+        for tag in ["train/norm_dE", "train/correct/norm_dE", "test_energies_fgsm/dE_x"] {
+            XCTAssertNotNil(histograms[tag], "no histogram \(tag): \(histograms.keys.sorted())")
+        }
+
+        // FGSM accuracy is the FGSM group's adversarial accuracy.
+        for line in lines {
+            let test = line["test"] as! [String: Any]
+            XCTAssertEqual((test["energies_fgsm"] as! [String: Any])["adv_acc"] as! Double, test["fgsm_acc"] as! Double,
+                           accuracy: 1e-12)
+        }
+        // The quiver plots of each epoch are also files, well-formed SVG documents.
+        for name in ["quiver-epoch-0001.svg", "quiver-aae-epoch-0001.svg", "quiver-epoch-0002.svg", "quiver-aae-epoch-0002.svg"] {
+            let parser = try XCTUnwrap(XMLParser(contentsOf: URL(fileURLWithPath: dir + "/energies/" + name)), name)
+            XCTAssert(parser.parse(), "\(name): \(String(describing: parser.parserError))")
+        }
 
         // Every train probe row of the last epoch is one arrow of the report's random-subset plot.
         let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
