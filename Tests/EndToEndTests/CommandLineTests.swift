@@ -37,6 +37,27 @@ final class CommandLineTests: XCTestCase {
         try expectFailure(["--resume", "auto"], mentioning: ["--out"])
     }
 
+    /// `--eps 8/255` and `--eps 0.1` reach the run's config.json as ε (and as FGSM's step α = ε).
+    func testEpsFractionReachesTheConfiguration() throws {
+        for (text, expected) in [("8/255", 8.0 / 255), ("0.1", 0.1)] {
+            let dir = Launcher.temporaryDirectory("eps")
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let r = try Launcher.run(Launcher.binary, [
+                "train", "--data-dir", Launcher.dataDirectory, "--model", "mlp", "--at", "fgsm", "--eps", text,
+                "--train-samples", "64", "--batch-size", "64", "--epochs", "1", "--eval-every", "0",
+                "--probe-samples", "0", "--test-probe-samples", "0", "--threads", "1", "--out", dir + "/run"], timeout: 120)
+            XCTAssertEqual(r.status, 0, "--eps \(text):\n\(r.stderr)")
+            let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/run/config.json"))
+            let config = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            let attack = try XCTUnwrap(config["attack"] as? [String: Any], "config.json has no attack object")
+            let eps = try XCTUnwrap((attack["epsilon"] as? NSNumber)?.doubleValue, "no attack.epsilon in config.json")
+            let alpha = try XCTUnwrap((attack["alpha"] as? NSNumber)?.doubleValue, "no attack.alpha in config.json")
+            // Float32 ε written as JSON: within float rounding of the exact fraction.
+            XCTAssertEqual(eps, expected, accuracy: 1e-7, "--eps \(text) gave ε = \(eps)")
+            XCTAssertEqual(alpha, expected, accuracy: 1e-7, "--eps \(text) --at fgsm gave α = \(alpha)")
+        }
+    }
+
     func testMissingDataDirectoryIsNamed() throws {
         let dir = "/nonexistent/dist-train-data"
         try expectFailure(["--data-dir", dir, "--out", Launcher.temporaryDirectory("missing")], mentioning: [dir])

@@ -32,14 +32,16 @@ enum Launcher {
     static var dataDirectory: String { "/usr/share/datasets/fashion-mnist" }
 
     /// Runs `executable args`, killing it after `timeout` seconds.
+    /// `unset` names variables removed from the environment (after OPENBLAS_NUM_THREADS=1 is set).
     static func run(_ executable: String, _ args: [String], environment extra: [String: String] = [:],
-                    timeout: TimeInterval = 300) throws -> Result {
+                    unset: [String] = [], timeout: TimeInterval = 300) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["OPENBLAS_NUM_THREADS"] = "1"
         for (k, v) in extra { env[k] = v }
+        for k in unset { env[k] = nil }
         process.environment = env
         let outFile = FileManager.default.temporaryDirectory.appendingPathComponent("dt-out-\(UUID().uuidString)")
         let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("dt-err-\(UUID().uuidString)")
@@ -66,6 +68,11 @@ enum Launcher {
     /// `dist-train ARGS` as a plain process (ranks == 1) or under mpirun with `ranks` ranks.
     static func train(ranks: Int, _ args: [String], timeout: TimeInterval = 300) throws -> Result {
         if ranks == 1 { return try run(binary, args, timeout: timeout) }
+        return try underMPI(ranks: ranks, args, timeout: timeout)
+    }
+
+    /// `mpirun -np RANKS dist-train ARGS`, also for one rank (an MPI world of size 1, unlike `train`).
+    static func underMPI(ranks: Int, _ args: [String], timeout: TimeInterval = 300) throws -> Result {
         guard let mpirun else {
             throw XCTSkip("mpirun not found: install openmpi-bin (launch/install-deps.sh)")
         }
@@ -83,8 +90,10 @@ enum Launcher {
     /// The newest checkpoint of a run directory.
     static func finalCheckpoint(_ runDirectory: String) throws -> Checkpoint {
         let dir = runDirectory + "/checkpoints"
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".dtck") }.sorted()
-        guard let last = names.last else { throw XCTSkip("no checkpoint in \(dir)") }
+        let all = try FileManager.default.contentsOfDirectory(atPath: dir)
+        let names = all.filter { $0.hasSuffix(".dtck") }.sorted()
+        // A run that exited 0 must have left a checkpoint: its absence is a failure, not a skip.
+        guard let last = names.last else { throw LauncherError("no checkpoint (*.dtck) in \(dir); it holds \(all.sorted())") }
         return try Checkpoint.read(from: dir + "/" + last)
     }
 
@@ -98,6 +107,12 @@ enum Launcher {
 }
 
 private final class Marker {}
+
+/// A run's outputs are missing or unreadable; thrown from a test, it fails the test.
+struct LauncherError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
 
 extension Launcher {
     /// A running `dist-train` (plain or under mpirun) whose output goes to files.
