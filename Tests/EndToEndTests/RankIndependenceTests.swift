@@ -6,19 +6,24 @@ import XCTest
 /// data order comes from one seeded permutation, random starts are keyed by sample index,
 /// and gradients are summed over ranks and divided by the global batch.
 final class RankIndependenceTests: XCTestCase {
-    func runAndCompare(_ args: [String], ranks: [Int], tolerance: Double = 1e-5) throws {
+    /// Runs at each of `ranks` (1: a plain process) and, with `mpirunSingleRank`, also under
+    /// `mpirun -np 1` (an MPI world of one rank), comparing every final model with the first.
+    func runAndCompare(_ args: [String], ranks: [Int], mpirunSingleRank: Bool = false, tolerance: Double = 1e-5) throws {
         var reference: [Float]?
-        for np in ranks {
+        let runs = ranks.map { ($0, false) } + (mpirunSingleRank ? [(1, true)] : [])
+        for (np, viaMPI) in runs {
+            let name = viaMPI ? "mpirun -np \(np)" : "np=\(np)"
             let out = Launcher.temporaryDirectory("np\(np)")
-            let r = try Launcher.train(ranks: np, args + ["--out", out])
-            XCTAssertEqual(r.status, 0, "np=\(np) failed:\n\(r.stdout)\n\(r.stderr)")
+            let r = viaMPI ? try Launcher.underMPI(ranks: np, args + ["--out", out])
+                           : try Launcher.train(ranks: np, args + ["--out", out])
+            XCTAssertEqual(r.status, 0, "\(name) failed:\n\(r.stdout)\n\(r.stderr)")
             guard r.status == 0 else { return }
             let params = try Launcher.finalCheckpoint(out).parameters
             XCTAssert(params.allSatisfy(\.isFinite))
             if let reference {
                 let diff = Launcher.relativeDifference(reference, params)
-                print("np=\(np): relative difference to np=\(ranks[0]): \(diff)")
-                XCTAssertLessThanOrEqual(diff, tolerance, "np=\(np) differs from np=\(ranks[0]) by \(diff)")
+                print("\(name): relative difference to np=\(ranks[0]): \(diff)")
+                XCTAssertLessThanOrEqual(diff, tolerance, "\(name) differs from np=\(ranks[0]) by \(diff)")
             } else {
                 reference = params
             }
@@ -40,7 +45,7 @@ final class RankIndependenceTests: XCTestCase {
 
     func testPGDWithDEROnAllIsRankIndependent() throws {
         try runAndCompare(common + ["--model", "mlp", "--at", "pgd", "--pgd-steps", "3", "--der", "all"],
-                          ranks: [1, 2, 4])
+                          ranks: [1, 2, 4], mpirunSingleRank: true)
     }
 
     /// Gradient buckets reduced with MPI_Iallreduce during the backward pass (--bucket-mib):
