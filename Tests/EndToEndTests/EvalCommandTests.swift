@@ -91,6 +91,44 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(aa["clean"], parts["clean"])
     }
 
+    /// `--seed`: the same seed reproduces every number; another seed leaves the attacks
+    /// without randomness (clean, FGSM, FAB-T with one restart: it starts at x) unchanged.
+    /// `--restarts`: restart 0 is the same run whatever the count, and later restarts attack
+    /// only the samples still robust, so more restarts never raise an accuracy of the
+    /// APGD/FAB/Square family or of aa.
+    func testSeedAndRestarts() throws {
+        let weights = try Self.trainedWeights()
+        func args(seed: Int, restarts: Int) -> [String] {
+            ["eval", "--weights", weights, "--model", "mlp", "--data-dir", Launcher.dataDirectory,
+             "--attack", "clean,fgsm,pgd,apgd-ce,apgd-t,fab-t,square,aa", "--eps", "0.1", "--samples", "40",
+             "--pgd-steps", "3", "--apgd-iterations", "8", "--fab-iterations", "5", "--square-queries", "40",
+             "--seed", String(seed), "--restarts", String(restarts), "--threads", "1"]
+        }
+        let a = try Launcher.run(Launcher.binary, args(seed: 3, restarts: 1))
+        let again = try Launcher.run(Launcher.binary, args(seed: 3, restarts: 1))
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertEqual(a.stdout, again.stdout, "the same --seed gives the same JSON line")
+        let first = try parse(a)
+        let other = try parse(try Launcher.run(Launcher.binary, args(seed: 4, restarts: 1)))
+        for k in ["samples", "eps", "clean", "fgsm", "fab-t"] {
+            XCTAssertEqual(first[k], other[k], "\(k) does not depend on --seed")
+        }
+        XCTAssertEqual(Set(first.keys), Set(other.keys))
+
+        let more = try parse(try Launcher.run(Launcher.binary, args(seed: 3, restarts: 3)))
+        XCTAssertEqual(more["clean"], first["clean"])
+        XCTAssertEqual(more["fgsm"], first["fgsm"], "FGSM has no restarts")
+        for k in ["apgd-ce", "apgd-t", "fab-t", "square", "aa"] {
+            guard let one = first[k], let three = more[k] else { XCTFail("no \(k)"); continue }
+            XCTAssertLessThanOrEqual(three, one, "\(k): 3 restarts \(three) > 1 restart \(one)")
+        }
+        // With so few iterations and queries, extra restarts find something somewhere: the
+        // option reaches the attacks.
+        XCTAssert(["apgd-ce", "apgd-t", "fab-t", "square"].contains { (more[$0] ?? 1) < (first[$0] ?? 0) },
+                  "--restarts 3 changed no accuracy: \(more) vs \(first)")
+        print("eval restarts 1: \(first)\neval restarts 3: \(more)\neval seed 4: \(other)")
+    }
+
     func expectFailure(_ args: [String], mentioning words: [String], file: StaticString = #filePath, line: UInt = #line) throws {
         let r = try Launcher.run(Launcher.binary, args, timeout: 60)
         XCTAssertNotEqual(r.status, 0, "expected failure for \(args)", file: file, line: line)
