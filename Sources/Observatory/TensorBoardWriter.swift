@@ -89,6 +89,17 @@ public final class TensorBoardWriter {
         }
     }
 
+    /// A SessionLog START at `step`: TensorBoard's readers then drop the events of earlier
+    /// files at `step` or later, so a run resumed from a checkpoint at step `step - 1` shows
+    /// each step once, as written after the resume, not also as written before it stopped.
+    public func sessionStart(step: Int, wallTime: Double = Date().timeIntervalSince1970) {
+        appendEvent(wallTime: wallTime, step: step) { event in
+            event.message(TensorBoardField.Event.sessionLog) { log in
+                log.int64(TensorBoardField.SessionLog.status, TensorBoardField.SessionLog.start)
+            }
+        }
+    }
+
     /// Replaces the file on disk with every record written so far.
     public func flush() throws(FileError) {
         try AtomicFile.write(contents, to: path)
@@ -150,7 +161,9 @@ public final class TensorBoardWriter {
 
 /// Field numbers, from tensorboard/compat/proto/{event,summary,histogram,tensor,types}.proto.
 private enum TensorBoardField {
-    enum Event { static let wallTime = 1, step = 2, fileVersion = 3, summary = 5 }
+    enum Event { static let wallTime = 1, step = 2, fileVersion = 3, summary = 5, sessionLog = 7 }
+    /// SessionLog: `status` is an enum, START = 1.
+    enum SessionLog { static let status = 1, start: Int64 = 1 }
     enum Summary { static let value = 1 }
     enum Value { static let tag = 1, simpleValue = 2, histo = 5, tensor = 8, metadata = 9 }
     enum Metadata { static let pluginData = 1 }

@@ -13,7 +13,16 @@ extension Trainer {
         try AtomicFile.write(try config.recordJSON(version: record.version, ranks: comm.size,
                                                    blasThreads: record.blasThreads), to: files.configPath)
         metricsLines = files.metricsLines(throughStep: globalStep)
-        tensorBoard = try TensorBoardWriter(directory: files.directory + "/tb")
+        if globalStep == 0 {
+            tensorBoard = try TensorBoardWriter(directory: files.directory + "/tb")
+        } else {
+            // A resumed run: its own file (sorted after the earlier ones even within the same
+            // second), opened with a START that hides what the earlier run wrote past the checkpoint.
+            let writer = try TensorBoardWriter(directory: files.directory + "/tb", fileSuffix: ".resumed-\(globalStep)")
+            writer.sessionStart(step: globalStep + 1)
+            try writer.flush()
+            tensorBoard = writer
+        }
     }
 
     /// A metrics.jsonl line (and TensorBoard scalars) for the steps since the last one.

@@ -84,5 +84,25 @@ final class ObservatoryResumeTests: XCTestCase {
         XCTAssert(bestCut.parameters == bestFull.parameters, "best.dtck of the resumed run holds other parameters")
         XCTAssert(try Launcher.finalCheckpoint(cut).parameters == Launcher.finalCheckpoint(full).parameters,
                   "the resumed run ends elsewhere")
+
+        // TensorBoard, reading both event files of the resumed run, shows each step once with
+        // the uninterrupted run's values (the resumed run's SessionLog START drops the rest).
+        let check = try Launcher.run("/usr/bin/env", ["python3", "-c", "import tensorboard"], timeout: 60)
+        if check.status != 0 { throw XCTSkip("python3 cannot import tensorboard: launch/install-deps.sh --tests installs it") }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Reference/read_tensorboard.py").path
+        func scalars(_ dir: String) throws -> [String: [[Double]]] {
+            let tb = try Launcher.run("/usr/bin/env", ["python3", script, dir + "/tb"], timeout: 120)
+            XCTAssertEqual(tb.status, 0, tb.stderr)
+            let read = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(tb.stdout.utf8)) as? [String: Any])
+            return try XCTUnwrap(read["scalars"] as? [String: [[Double]]])
+        }
+        let tbFull = try scalars(full), tbCut = try scalars(cut)
+        XCTAssertEqual(Set(tbCut.keys), Set(tbFull.keys))
+        for tag in ["train/E_x", "train/aae_count", "test/pgd_acc", "interval/norm_dE", "lr", "train/wrong/samples"] {
+            let a = try XCTUnwrap(tbFull[tag], tag), b = try XCTUnwrap(tbCut[tag], tag)
+            XCTAssertEqual(b.map { $0[0] }, a.map { $0[0] }, "\(tag): steps")
+            XCTAssertEqual(b.map { $0[1] }, a.map { $0[1] }, "\(tag): values")
+        }
     }
 }

@@ -55,6 +55,34 @@ final class TensorBoardReadBackTests: XCTestCase {
         XCTAssertEqual(config[1] as? String, "lr = **0.1**")
     }
 
+    /// A run stopped at step 7 that wrote up to step 9, resumed from its checkpoint at step 6
+    /// into a second file opened with `sessionStart(step: 7)`: TensorBoard drops steps 7-9 of
+    /// the first file and shows each step once, with the resumed run's values.
+    func testSessionStartHidesWhatAnInterruptedRunWrotePastItsCheckpoint() throws {
+        try requireTensorBoard()
+        let dir = try tensorBoardTemporaryDirectory(self)
+        let first = try TensorBoardWriter(directory: dir, fileSuffix: ".a")
+        for step in 1...9 { first.scalar("loss", Double(step), step: step) }
+        try first.flush()
+        let second = try TensorBoardWriter(directory: dir, fileSuffix: ".b")
+        second.sessionStart(step: 7)
+        for step in 7...12 { second.scalar("loss", Double(100 + step), step: step) }
+        try second.flush()
+
+        let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: run(["python3", Self.script, dir])) as? [String: Any])
+        let loss = try XCTUnwrap((root["scalars"] as? [String: [[Double]]])?["loss"])
+        XCTAssertEqual(loss.map { $0[0] }, (1...12).map(Double.init))
+        XCTAssertEqual(loss.map { $0[1] }, (1...6).map(Double.init) + (7...12).map { Double(100 + $0) })
+
+        // The event itself: step 7, session_log (field 7) with status START (1).
+        let records = try TensorBoardRecords.split(Array(try Data(contentsOf: URL(fileURLWithPath: second.path))))
+        let event = try decodeProto(records[1])
+        XCTAssertEqual(event.first { $0.field == 2 }?.value, .varint(7))
+        let log = try decodeProto(try XCTUnwrap(event.first { $0.field == 7 }?.value.message))
+        XCTAssertEqual(log.map(\.field), [1])
+        XCTAssertEqual(log.first?.value, .varint(1))
+    }
+
     /// The single event of histogram `tag`, checking its step.
     private func histogram(_ all: [String: [[Any]]], _ tag: String, step: Int) throws -> [String: Any] {
         let events = try XCTUnwrap(all[tag], "no histogram \(tag) in \(all.keys.sorted())")
