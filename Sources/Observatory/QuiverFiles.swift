@@ -14,12 +14,13 @@ public enum QuiverFiles {
     }
 
     /// Writes both files of `epoch` into `runDirectory/energies`, each atomically, from that
-    /// epoch's probe CSV. Returns false (and writes nothing) when there is no readable train
-    /// probe row for that epoch.
+    /// epoch's probe CSV. `seed` picks the random subset (as in the report: the run's seed,
+    /// read from config.json when not given). Returns false (and writes nothing) when there
+    /// is no readable train probe row for that epoch.
     @discardableResult
-    public static func write(runDirectory: String, epoch: Int) throws -> Bool {
-        let run = RunRecords(directory: runDirectory)
-        let seed = run.configValue("seed").flatMap { UInt64($0) } ?? 0
+    public static func write(runDirectory: String, epoch: Int, seed: UInt64? = nil) throws -> Bool {
+        let run = RunRecords(directory: runDirectory, metrics: false)
+        let seed = seed ?? run.configValue("seed").flatMap { UInt64($0) } ?? 0
         guard let table = run.probes(epoch: epoch), let plots = Report.quiverPlots(table, epoch: epoch, seed: seed)
         else { return false }
         let directory = runDirectory + "/energies", names = names(epoch: epoch)
@@ -31,7 +32,9 @@ public enum QuiverFiles {
     /// Writes the files of every probe epoch of the run; returns the epochs written.
     @discardableResult
     public static func writeAll(runDirectory: String) throws -> [Int] {
-        try RunRecords(directory: runDirectory).probeEpochs.filter { try write(runDirectory: runDirectory, epoch: $0) }
+        let run = RunRecords(directory: runDirectory, metrics: false)
+        let seed = run.configValue("seed").flatMap { UInt64($0) } ?? 0
+        return try run.probeEpochs.filter { try write(runDirectory: runDirectory, epoch: $0, seed: seed) }
     }
 }
 

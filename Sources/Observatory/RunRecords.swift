@@ -48,8 +48,9 @@ public struct RunRecords: Sendable {
         return directory + "/energies/epoch-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits + ".csv"
     }
 
-    /// Reads what exists of the run in `directory`. Missing files leave their parts empty.
-    public init(directory: String) {
+    /// Reads what exists of the run in `directory`. Missing files leave their parts empty;
+    /// `metrics: false` skips metrics.jsonl (for a reader that wants only config and probes).
+    public init(directory: String, metrics: Bool = true) {
         self.directory = directory
         if let data = FileManager.default.contents(atPath: configPath) {
             if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
@@ -58,7 +59,7 @@ public struct RunRecords: Sendable {
                 configProblem = "config.json is not a JSON object"
             }
         }
-        if let data = FileManager.default.contents(atPath: metricsPath) {
+        if metrics, let data = FileManager.default.contents(atPath: metricsPath) {
             metricsPresent = true
             readMetrics(String(decoding: data, as: UTF8.self))
         }

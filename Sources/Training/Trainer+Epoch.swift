@@ -90,6 +90,7 @@ extension Trainer {
         metricsLines.append(JSONValue.object(line).text)
         try AtomicFile.write(metricsLines.joined(separator: "\n") + "\n", to: files.metricsPath)
         try writeTensorBoard(stats: stats, eval: eval, lr: lr, seconds: seconds)
+        // The seed from config.json, as the report reads it, so the files hold the report's plots.
         if !probes.isEmpty { try QuiverFiles.write(runDirectory: files.directory, epoch: epoch) }
         try Report.write(runDirectory: files.directory)
 
