@@ -15,8 +15,10 @@ struct TrainCommand: ParsableCommand {
             DER_i = max(‖[E(x_i) − E(x*_i), E(x_i,y_i) − E(x*_i,y_i)]‖₂ − γ, 0),
             E(x) = −logsumexp f(x), E(x,y) = −f(x)_y; m_i = 1 for --der all, and 1 only for
             abnormal adversarial examples (CE(x*) < CE at the reference point) for --der aae.
-            Rank 0 writes OUT/config.json, OUT/metrics.jsonl (one JSON line per epoch) and
-            OUT/checkpoints/step-N.dtck.
+            Rank 0 writes OUT/config.json, OUT/metrics.jsonl (one JSON line per epoch, and per \
+            --log-every N steps), OUT/checkpoints/step-N.dtck and best.dtck (best test PGD \
+            accuracy), OUT/energies/ (probe energies and quiver plots per epoch), OUT/tb/ \
+            (TensorBoard) and OUT/report.html; see docs/energy.md.
             """)
 
     @OptionGroup var options: TrainOptions
