@@ -89,6 +89,56 @@ final class TorchInteropTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(same, n - 2, "FGSM predictions differ on \(n - same) of \(n) samples")
     }
 
+    /// A state_dict written by `safetensors.torch.save_file` itself (not through a fixture):
+    /// `Weights.load(path:)` takes the F32 file and the network gives PyTorch's logits;
+    /// `dist-train eval --weights` on it reports the accuracy of those logits; the BF16 file
+    /// is refused, naming a tensor and its dtype.
+    func testSaveFileStateDictIsImported() throws {
+        if try run("/usr/bin/env", ["python3", "-c", "import torch, safetensors"]).status != 0 {
+            throw XCTSkip("no CPU torch in this Python (launch/install-deps.sh --tests installs one from /opt/wheels when present): save_file import check skipped")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("save-file-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let n = 64, model = ModelKind.cnnSmall
+        let script = Self.root.appendingPathComponent("Tests/Reference/torch_save_state_dict.py").path
+        let torch = try run("/usr/bin/env", ["python3", script, dir, model.rawValue, Self.data, String(n)])
+        XCTAssertEqual(torch.status, 0, torch.err)
+        guard torch.status == 0 else { return }
+
+        let reference = try SafeTensors.read(from: dir + "/reference.safetensors")
+        let network = model.build(input: Shape(1, 28, 28), classes: 10)
+        try Weights.load(path: dir + "/f32.safetensors", into: network)
+        let x = FloatBuffer(try reference.floats("x"))
+        XCTAssertEqual(x.count, n * 784)
+        let expected = try reference.floats("logits")
+        let logits = Array(UnsafeBufferPointer(start: network.forward(x.pointer, batch: n), count: n * 10))
+        compare(logits.map(Double.init), expected.map(Double.init), "cnn-small logits from a save_file state_dict",
+                absolute: 1e-5)
+
+        // The command line on the same file: eval's clean accuracy is that of PyTorch's logits.
+        let labels = try DatasetLoader.load(.fashionMNIST, directory: Self.data, split: .test).prefix(n).labels
+        let torchCorrect = (0..<n).filter { i in
+            expected.withUnsafeBufferPointer { Energy.argmax($0.baseAddress! + i * 10, 10) } == Int(labels[i])
+        }.count
+        let eval = try run(binary, ["eval", "--weights", dir + "/f32.safetensors", "--model", model.rawValue,
+                                    "--data-dir", Self.data, "--attack", "clean", "--samples", String(n), "--threads", "1"])
+        XCTAssertEqual(eval.status, 0, eval.err)
+        let json = try JSONSerialization.jsonObject(with: Data(eval.out.utf8)) as? [String: Any]
+        let clean = try XCTUnwrap((json?["clean"] as? NSNumber)?.doubleValue, eval.out)
+        XCTAssertEqual(clean, Double(torchCorrect) / Double(n), accuracy: 1e-9)
+
+        let bf16 = dir + "/bf16.safetensors"
+        XCTAssertThrowsError(try Weights.load(path: bf16, into: model.build(input: Shape(1, 28, 28), classes: 10))) {
+            let text = "\($0)"
+            // The first tensor in state_dict order is the first one checked.
+            for word in [bf16, "'0.weight'", "dtype BF16"] { XCTAssert(text.contains(word), "'\(text)' does not mention \(word)") }
+        }
+        let refused = try run(binary, ["eval", "--weights", bf16, "--model", model.rawValue, "--data-dir", Self.data,
+                                       "--attack", "clean", "--samples", "8", "--threads", "1"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssert(refused.err.contains("BF16"), refused.err)
+    }
+
     func testMLPExportPredictsTheSameInPyTorch() throws { try check(model: .mlp) }
     func testCNNSmallExportPredictsTheSameInPyTorch() throws { try check(model: .cnnSmall) }
     /// cnn-large (3.3M parameters, both MaxPool2d layers): a short clean run keeps the test to
