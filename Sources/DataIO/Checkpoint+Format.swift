@@ -107,6 +107,10 @@ extension Checkpoint {
             throw .badHeader(file: file, reason: "negative position (epoch \(header.epoch), "
                 + "stepInEpoch \(header.stepInEpoch), globalStep \(header.globalStep))")
         }
+        if let stored = header.extra[configDigestKey] {
+            let computed = configDigest(of: header.configJSON)
+            guard stored == computed else { throw .configDigestMismatch(file: file, stored: stored, computed: computed) }
+        }
         return Checkpoint(configJSON: header.configJSON, epoch: header.epoch, stepInEpoch: header.stepInEpoch,
                           globalStep: header.globalStep,
                           parameters: floats(bytes, at: headerEnd, count: p),

@@ -59,6 +59,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     case checksumMismatch(file: String, stored: UInt32, computed: UInt32)
     /// The JSON header is unreadable or holds impossible values.
     case badHeader(file: String, reason: String)
+    /// The configuration in the header does not match the digest stored beside it.
+    case configDigestMismatch(file: String, stored: String, computed: String)
     /// The file could not be read or written.
     case io(FileError)
 
@@ -76,6 +78,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
             return "\(file): checkpoint is corrupt: stored CRC-32 \(hex32(stored)), computed \(hex32(computed))"
         case let .badHeader(file, reason):
             return "\(file): bad checkpoint header: \(reason)"
+        case let .configDigestMismatch(file, stored, computed):
+            return "\(file): checkpoint configuration does not match its \(Checkpoint.configDigestKey) "
+                + "(stored \(stored), computed \(computed)): the header was edited or written wrongly"
         case let .io(error):
             return error.description
         }

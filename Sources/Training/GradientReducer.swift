@@ -21,10 +21,18 @@ public final class GradientReducer {
     private var pending: [any PendingReduction] = []
     private var started = 0
     private var failure: Error?
-    /// Bit 1: this rank's loss was not finite; bit 2: its gradients were not.
+    /// Bit 1: this rank's loss was not finite; bit 2: its gradients were not; bit 4: its
+    /// parameters were not, before the step (`parametersNonFinite`).
     public private(set) var localCode: Int64 = 0
-    /// Rank and global step at which to poison this rank's gradients (fault injection).
+    /// The quantities behind the bits of `localCode`, in the order messages name them.
+    public static let codeNames: [(bit: Int64, name: String)] = [(4, "parameters"), (1, "loss"), (2, "gradients")]
+    /// Fault injection for this step: poison this rank's gradients (`injectNaN`) or loss.
     public var injectNaN = false
+    public var injectLossNaN = false
+    /// Set by the trainer before each step: this rank's parameters already held a NaN or ∞.
+    /// Parameters are meant to be equal on every rank, so only a fault on one rank makes
+    /// them differ; the bit travels with the gradients like the others.
+    public var parametersNonFinite = false
     /// Seconds spent waiting for reductions after the backward pass ended (not hidden).
     public private(set) var exposedSeconds = 0.0
 
@@ -55,7 +63,9 @@ public final class GradientReducer {
 
     /// Starts a step: `loss` (this rank's unscaled loss) and the stop request go in the tail.
     public func willBackward(loss: Double, stop: Bool = false) {
-        pending = []; started = 0; failure = nil; localCode = loss.isFinite ? 0 : 1
+        let loss = injectLossNaN ? Double.nan : loss
+        pending = []; started = 0; failure = nil
+        localCode = (loss.isFinite ? 0 : 1) | (parametersNonFinite ? 4 : 0)
         let g = network.gradients.pointer, p = network.parameterCount
         g[p + Tail.loss.rawValue] = loss.isFinite ? Float(loss) : 0
         g[p + Tail.stop.rawValue] = stopRequested ? 1 : 0
@@ -111,8 +121,8 @@ public final class GradientReducer {
         exposedSeconds += PhaseTimes.now() - t0
     }
 
-    /// True when some rank flagged a non-finite loss or gradient (the first bucket carried
-    /// the loss flag; a non-finite gradient anywhere makes the reduced sums non-finite).
+    /// True when some rank flagged a non-finite loss, gradient or parameter (the first bucket
+    /// carried the flag; a non-finite gradient anywhere makes the reduced sums non-finite).
     public var sawNonFinite: Bool {
         let g = network.gradients.pointer, p = network.parameterCount
         if g[p + Tail.nonFinite.rawValue] > 0 { return true }

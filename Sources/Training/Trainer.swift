@@ -135,13 +135,9 @@ public final class Trainer {
     }
 
     /// FNV-1a of the configuration's canonical JSON (sorted keys), in the checkpoint header so
-    /// that a checkpoint names the exact configuration that wrote it.
-    static func digest(_ text: String) -> String {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        let hex = String(h, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
-    }
+    /// that a checkpoint names the exact configuration that wrote it; `Checkpoint.decode`
+    /// refuses a checkpoint whose configuration no longer matches it.
+    static func digest(_ text: String) -> String { Checkpoint.configDigest(of: text) }
 
     /// Runs the remaining epochs. Returns the last evaluation, if any.
     @discardableResult

@@ -98,6 +98,27 @@ final class CheckpointTests: XCTestCase {
         else { return XCTFail() }
     }
 
+    /// `extra["config_digest"]`, when present, must be the digest of `configJSON`: a header
+    /// whose configuration was edited (CRC recomputed) is refused, naming the file.
+    func testConfigDigestIsVerified() throws {
+        var signed = sample
+        signed.extra[Checkpoint.configDigestKey] = Checkpoint.configDigest(of: sample.configJSON)
+        XCTAssertEqual(try Checkpoint.decode(signed.encoded(), file: "c"), signed)
+        // FNV-1a 64 of the empty string and of "a" (published test vectors).
+        XCTAssertEqual(Checkpoint.configDigest(of: ""), "cbf29ce484222325")
+        XCTAssertEqual(Checkpoint.configDigest(of: "a"), "af63dc4c8601ec8c")
+
+        var edited = signed
+        edited.configJSON = sample.configJSON.replacingOccurrences(of: "0.1", with: "0.2")
+        let error = caught { () throws(CheckpointError) in try Checkpoint.decode(edited.encoded(), file: "/r/c.dtck") }
+        XCTAssertEqual(error, .configDigestMismatch(file: "/r/c.dtck", stored: signed.extra[Checkpoint.configDigestKey]!,
+                                                    computed: Checkpoint.configDigest(of: edited.configJSON)))
+        XCTAssert(error?.description.hasPrefix("/r/c.dtck: checkpoint configuration does not match its config_digest") ?? false,
+                  String(describing: error))
+        // Checkpoints without a digest (written before it was recorded) still read.
+        XCTAssertEqual(try Checkpoint.decode(edited.encodedWithoutDigest(), file: "c").configJSON, edited.configJSON)
+    }
+
     func testRandomInputsNeverTrap() {
         var rng = SplitMix(state: 5)
         let good = sample.encoded()
@@ -137,5 +158,13 @@ final class CheckpointTests: XCTestCase {
         let crc = out.dropLast(4).withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, UInt32($0.count))) }
         for k in 0..<4 { out[out.count - 4 + k] = UInt8(truncatingIfNeeded: crc >> (8 * k)) }
         return out
+    }
+}
+
+private extension Checkpoint {
+    func encodedWithoutDigest() -> [UInt8] {
+        var copy = self
+        copy.extra[Checkpoint.configDigestKey] = nil
+        return copy.encoded()
     }
 }
