@@ -133,6 +133,43 @@ final class PreemptionTests: XCTestCase {
         _ = try cluster.client(["scontrol", "update", "JobId=\(id)", "StartTime=now"])
     }
 
+    /// The time-limit path itself: a job with `--time=1 --signal=B:USR1@50` gets USR1 from
+    /// slurmctld (not from the test) once under 50 s remain. slurmctld checks time limits every
+    /// 30 s (PERIODIC_TIMEOUT), so the signal comes 10–40 s into the job; the run is far too
+    /// long to finish before. The batch shell forwards it, the ranks checkpoint at a step
+    /// boundary and exit 75, well before the limit (TIMEOUT would mean the signal was lost).
+    func testTimeLimitSignalFromSlurmCheckpointsBeforeTheLimit() throws {
+        let cluster = try XCTUnwrap(Self.cluster)
+        let work = Harness.temporaryDirectory("timelimit")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let out = work + "/out"
+        let long = Harness.trainOptions(samples: 19200, batch: 64, epochs: 20, seed: 13, logEvery: 1)   // 6000 steps
+        let id = try cluster.submit("launch/slurm/train-srun.sbatch", sbatchOptions: ["--ntasks=2", "--time=1", "--signal=B:USR1@50"],
+                                    trainOptions: long, workDirectory: work,
+                                    environment: ["DIST_TRAIN_BIN": Harness.binary, "DIST_TRAIN_OUT": out])
+        let log = "\(work)/slurm-\(id).out"
+        defer { if (try? cluster.job(id)["JobState"]).map({ !SlurmCluster.finalStates.contains($0) }) ?? false {
+            _ = try? cluster.client(["scancel", id]) } }
+        var started: Date?
+        guard let f = try cluster.wait(id, timeout: 100, poll: 0.25, until: { f in
+            if started == nil && f["JobState"] == "RUNNING" { started = Date() }
+            return SlurmCluster.finalStates.contains(f["JobState"] ?? "")
+        }) else {
+            return XCTFail("job \(id) did not end within 100 s:\n\(Harness.tail(log))")
+        }
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        print("time-limit job \(id): \(f["JobState"] ?? "?") \(f["ExitCode"] ?? "?") after "
+              + (started.map { String(format: "%.1f", Date().timeIntervalSince($0)) } ?? "?") + " s of run time (--time=1, USR1@50)")
+        XCTAssertEqual(f["ExitCode"], "75:0", "stopped by the time-limit signal with a checkpoint:\n\(Harness.tail(log))")
+        XCTAssertEqual(f["JobState"], "FAILED", Harness.tail(log))
+        XCTAssert(text.contains("got SIGUSR1, forwarding"), "slurmctld should have signalled the batch shell:\n\(text)")
+        XCTAssert(text.contains("stopped on SIGUSR1"), text)
+        let ckpt = try Harness.finalCheckpoint(out)
+        print("checkpoint at the time-limit signal: global step \(ckpt.globalStep) (epoch \(ckpt.epoch), step \(ckpt.stepInEpoch))")
+        XCTAssertGreaterThan(ckpt.globalStep, 0)
+        XCTAssertLessThan(ckpt.globalStep, 6000)
+    }
+
     /// srun --mpi=pmix, 2 tasks; the test requeues the job after it ended with code 75.
     func testSrunJobPreemptedAndRequeuedResumes() throws {
         try preemptAndRequeue("launch/slurm/train-srun.sbatch", ntasks: 2, selfRequeue: false)

@@ -57,40 +57,64 @@ final class SlurmJobTests: XCTestCase {
         try runJob("launch/slurm/train-mpirun.sbatch", ntasks: 2)
     }
 
-    /// SIGKILL one rank of a running srun job: the job ends (non-zero) within 30 s and the
-    /// newest checkpoint is intact.
-    func testKilledRankUnderSrunEndsTheJob() throws {
+    /// SIGKILL rank 0 (found by its SLURM_PROCID) of a running srun job in epoch 2: the survivor
+    /// is gone and the job has ended (non-zero, srun naming the killed task) within 30 s; the
+    /// epoch-1 checkpoint is the newest and intact, and the job submitted again (same --out,
+    /// `--resume auto`) ends with the parameters of an uninterrupted 2-rank run.
+    func testKilledRankZeroUnderSrunEndsTheJobAndResumeReproduces() throws {
         let cluster = try XCTUnwrap(Self.cluster)
-        let options = Harness.trainOptions(samples: 3000, batch: 60, epochs: 3, logEvery: 1)
+        let options = Harness.trainOptions(samples: 1200, batch: 60, epochs: 3, logEvery: 1)   // 20 steps per epoch
         let work = Harness.temporaryDirectory("killed")
         defer { try? FileManager.default.removeItem(atPath: work) }
         let out = work + "/out"
+        let env = ["DIST_TRAIN_BIN": Harness.binary, "DIST_TRAIN_OUT": out]
         let id = try cluster.submit("launch/slurm/train-srun.sbatch", sbatchOptions: ["--ntasks=2"], trainOptions: options,
-                                    workDirectory: work,
-                                    environment: ["DIST_TRAIN_BIN": Harness.binary, "DIST_TRAIN_OUT": out])
+                                    workDirectory: work, environment: env)
         let log = "\(work)/slurm-\(id).out"
+        defer { _ = try? cluster.client(["scancel", id]) }
         // Wait for the second epoch, so that the first epoch's checkpoint exists.
         let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline && !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("epoch 2/3  step 10/") {
-            usleep(100_000)
+        while Date() < deadline && !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("epoch 2/3  step 5/") {
+            usleep(50_000)
         }
-        let ranks = try Harness.run(["ps", "-eo", "pid=,comm=,args="], limit: 10).stdout.split(separator: "\n")
-            .filter { $0.contains(" dist-train ") && $0.contains("--out \(out)") }
-            .compactMap { Int32($0.split(separator: " ").first ?? "") }
-        XCTAssertEqual(ranks.count, 2, "rank processes of job \(id): \(ranks)\n\(Harness.tail(log))")
-        guard let victim = ranks.last else { _ = try? cluster.client(["scancel", id]); return }
+        let ranks = JobProcesses.ranks(out: out)
+        guard ranks.count == 2, let victim = ranks[0], let survivor = ranks[1] else {
+            return XCTFail("rank processes of job \(id) by SLURM_PROCID: \(ranks)\n\(Harness.tail(log))")
+        }
         let killed = Date()
         kill(victim, SIGKILL)
-        guard let fields = try cluster.waitForEnd(id, timeout: 60) else {
-            _ = try? cluster.client(["scancel", id])
-            return XCTFail("job \(id) still running 60 s after a rank was killed\n\(Harness.tail(log))")
+        var survivorGone: Double?
+        let ended = try cluster.wait(id, timeout: 60, poll: 0.1) { fields in
+            if survivorGone == nil && JobProcesses.isGone(survivor) { survivorGone = Date().timeIntervalSince(killed) }
+            return SlurmCluster.finalStates.contains(fields["JobState"] ?? "")
         }
+        guard let fields = ended else { return XCTFail("job \(id) still running 60 s after rank 0 was killed\n\(Harness.tail(log))") }
         let seconds = Date().timeIntervalSince(killed)
-        print("srun job \(id): rank killed, job \(fields["JobState"] ?? "?") \(fields["ExitCode"] ?? "?") after "
-              + String(format: "%.1f", seconds) + " s")
+        if survivorGone == nil && JobProcesses.isGone(survivor) { survivorGone = seconds }
+        print("srun job \(id): rank 0 killed; rank 1 gone after " + (survivorGone.map { String(format: "%.1f", $0) } ?? "?")
+              + " s; job \(fields["JobState"] ?? "?") \(fields["ExitCode"] ?? "?") after " + String(format: "%.1f", seconds) + " s")
+        XCTAssertNotNil(survivorGone, "rank 1 (pid \(survivor)) outlived the job")
+        XCTAssertLessThan(survivorGone ?? 99, 30)
         XCTAssertLessThan(seconds, 30)
+        XCTAssertEqual(fields["JobState"], "FAILED", Harness.tail(log))
         XCTAssertNotEqual(fields["ExitCode"], "0:0", Harness.tail(log))
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        // srun names the dead task and the signal; the launcher's status is non-zero.
+        XCTAssert(text.contains("task 0: Killed"), "srun should name the killed task:\n\(Harness.tail(log))")
+        XCTAssertFalse(text.contains("launcher exited with status 0"), text)
         let ckpt = try Harness.finalCheckpoint(out)
-        XCTAssertEqual(ckpt.epoch, 1, "the epoch-1 checkpoint is the newest and reads back intact")
+        XCTAssertEqual(ckpt.globalStep, 20, "the epoch-1 checkpoint is the newest and reads back intact")
+
+        // The same job again, as a user would resubmit it: it resumes from that checkpoint.
+        let again = try cluster.submit("launch/slurm/train-srun.sbatch", sbatchOptions: ["--ntasks=2"], trainOptions: options,
+                                       workDirectory: work, environment: env)
+        guard let done = try cluster.waitForEnd(again, timeout: 150) else {
+            _ = try? cluster.client(["scancel", again])
+            return XCTFail("resubmitted job \(again) did not end\n\(Harness.tail("\(work)/slurm-\(again).out"))")
+        }
+        let log2 = (try? String(contentsOfFile: "\(work)/slurm-\(again).out", encoding: .utf8)) ?? ""
+        XCTAssertEqual(done["JobState"], "COMPLETED", log2)
+        XCTAssert(log2.contains("resumed from \(out)/checkpoints/step-00000020.dtck"), log2)
+        try Harness.assertMatchesUninterrupted(out, options, ranks: 2, what: "srun job resumed after rank 0 was killed")
     }
 }
