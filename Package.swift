@@ -18,8 +18,12 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
 
+        // im2col/col2im and direct one-channel convolutions, built for AVX-512, AVX2 and
+        // baseline x86-64 and picked at run time.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+
         // Buffers, GEMM, layers, models: the BLAS core.
-        .target(name: "NeuralCore", dependencies: ["CBLAS"],
+        .target(name: "NeuralCore", dependencies: ["CBLAS", "CKernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Energies, DER, AAE mask, attacks.
         .target(name: "Adversarial", dependencies: ["NeuralCore"],

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// Which OpenBLAS kernels this process runs, and the ones the CPU could run.
 ///
@@ -28,6 +29,6 @@ public enum BLASCore {
         }
     }
 
-    /// 2: AVX-512, 1: AVX2 + FMA, 0: neither (see dtblas_vector_level).
-    public static var vectorLevel: Int { Int(dtblas_vector_level()) }
+    /// 2: AVX-512, 1: AVX2 + FMA, 0: neither (CPUID and XGETBV, `dtk_vector_level`).
+    public static var vectorLevel: Int { Int(dtk_vector_level()) }
 }

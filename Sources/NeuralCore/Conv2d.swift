@@ -1,4 +1,7 @@
-/// 2-D convolution lowered to one GEMM per batch (im2col).
+import CKernels
+
+/// 2-D convolution lowered to GEMMs over the unrolled patches (im2col), or computed directly
+/// for one-channel inputs (`Lowering`).
 ///
 /// y[n, co, oy, ox] = b[co] + Σ_{ci, ky, kx} W[co, ci, ky, kx] · x[n, ci, oy·s − p + ky, ox·s − p + kx]
 /// W: (out, in, k, k) as PyTorch's `nn.Conv2d.weight`; b: (out). Input in `chw` or `hwc`
@@ -9,6 +12,17 @@
 /// inputs each (ky, kx) tap is one contiguous run of `in` floats; W′ is W permuted to that
 /// order (a copy of out·K floats per pass), and dW′ is permuted back into dW.
 public final class Conv2d: Layer {
+    /// How the forward pass and the input gradient are computed. A one-channel first layer
+    /// (K = 16 or 25) makes GEMMs too thin for BLAS, and unrolling it costs more than the
+    /// arithmetic: there a direct kernel (CKernels) computes y and dx without unrolling
+    /// (measured in docs/performance.md). The weight gradient always goes through im2col + sgemm.
+    public enum Lowering: Sendable { case gemm, direct }
+    public var lowering: Lowering {
+        didSet {
+            precondition(lowering == .gemm || (inChannels == 1 && kernel * kernel <= 64 && outChannels <= 64),
+                         "the direct kernel takes one input channel, at most 64 taps and 64 outputs")
+        }
+    }
     public let inChannels, outChannels, kernel, stride, padding: Int
     public let inputShape: Shape
     public let inputLayout: Layout
@@ -32,6 +46,8 @@ public final class Conv2d: Layer {
     /// W and dW in (out, ky, kx, in) order.
     private let wPermuted: FloatBuffer
     private let dwPermuted: FloatBuffer
+    /// W′ as (taps, out), for the direct kernel.
+    private let wTransposed: FloatBuffer
     private var capacity = 0
     /// Input offset of the first channel of each (output position, tap), or -1 for padding.
     private let tapOffset: [Int32]
@@ -68,8 +84,10 @@ public final class Conv2d: Layer {
             }
         }
         tapOffset = offsets
+        lowering = input.channels == 1 && kernel * kernel <= 64 && outChannels <= 64 ? .direct : .gemm
         wPermuted = FloatBuffer(count: outChannels * input.channels * kernel * kernel)
         dwPermuted = FloatBuffer(count: outChannels * input.channels * kernel * kernel)
+        wTransposed = FloatBuffer(count: outChannels * input.channels * kernel * kernel)
     }
 
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {
@@ -98,7 +116,7 @@ public final class Conv2d: Layer {
     }
 
     /// Bytes of the unrolled-patch buffers and permuted weights.
-    public var workspaceBytes: Int { ((col?.count ?? 0) + (dcol?.count ?? 0) + 2 * wPermuted.count) * 4 }
+    public var workspaceBytes: Int { ((col?.count ?? 0) + (dcol?.count ?? 0) + 3 * wPermuted.count) * 4 }
 
     /// W (out, in, k, k) → W′ (out, k, k, in).
     private func permuteWeights() {
@@ -110,24 +128,10 @@ public final class Conv2d: Layer {
 
     /// Unrolls the patches of samples s0 ..< s0 + count of x into `col`.
     private func im2col(_ x: UnsafePointer<Float>, from s0: Int, count: Int) {
-        let positions = outputShape.height * outputShape.width
-        let n = inputShape.count, c = inChannels, cs = channelStride, taps = kernel * kernel
-        var dst = col!.pointer
+        let runs = outputShape.height * outputShape.width * kernel * kernel
         tapOffset.withUnsafeBufferPointer { offsets in
-            for s in s0..<(s0 + count) {
-                let xs = x + s * n
-                for j in 0..<(positions * taps) {
-                    let src = Int(offsets[j])
-                    if src < 0 {
-                        dst.update(repeating: 0, count: c)
-                    } else if cs == 1 {
-                        dst.update(from: xs + src, count: c)
-                    } else {
-                        for ci in 0..<c { dst[ci] = xs[src + ci * cs] }
-                    }
-                    dst += c
-                }
-            }
+            dtk_im2col(x + s0 * inputShape.count, inputShape.count, count, offsets.baseAddress, runs,
+                       inChannels, channelStride, col!.pointer)
         }
     }
 
@@ -135,6 +139,15 @@ public final class Conv2d: Layer {
         reserve(batch: batch)
         permuteWeights()
         let positions = outputShape.height * outputShape.width, k = patch
+        if lowering == .direct {
+            // W′ (out, taps) transposed to (taps, out), so each tap adds a run of out weights.
+            let wt = wTransposed.pointer
+            for o in 0..<outChannels { for t in 0..<k { wt[t * outChannels + o] = wPermuted.pointer[o * k + t] } }
+            tapOffset.withUnsafeBufferPointer { offsets in
+                dtk_conv1_forward(x, inputShape.count, batch, offsets.baseAddress, positions, k, wt, b, outChannels, y)
+            }
+            return
+        }
         var s0 = 0
         while s0 < batch {
             let count = min(chunkSamples, batch - s0)
@@ -155,7 +168,15 @@ public final class Conv2d: Layer {
         let positions = outputShape.height * outputShape.width, k = patch
         let n = inputShape.count, c = inChannels, cs = channelStride, taps = kernel * kernel
         if parameterGradients { dwPermuted.zero() }
-        if let dx { dx.update(repeating: 0, count: batch * n) }
+        if let dx {
+            dx.update(repeating: 0, count: batch * n)
+            if lowering == .direct {
+                // One input channel: W′ is W, (out, taps).
+                tapOffset.withUnsafeBufferPointer { offsets in
+                    dtk_conv1_backward_input(dy, batch, offsets.baseAddress, positions, k, w, outChannels, dx, n)
+                }
+            }
+        }
         var s0 = 0
         while s0 < batch {
             let count = min(chunkSamples, batch - s0)
@@ -170,26 +191,11 @@ public final class Conv2d: Layer {
                     for j in 0..<outChannels { db[j] += row[j] }
                 }
             }
-            if let dx {
+            if let dx, lowering == .gemm {
                 let dc = dcol!.pointer
                 sgemm(m: rows, n: k, k: outChannels, a: dyc, lda: outChannels, b: wPermuted.pointer, ldb: k, c: dc, ldc: k)
                 tapOffset.withUnsafeBufferPointer { offsets in
-                    var src = UnsafePointer(dc)
-                    for s in s0..<(s0 + count) {
-                        let dxs = dx + s * n
-                        for j in 0..<(positions * taps) {
-                            let dst = Int(offsets[j])
-                            if dst >= 0 {
-                                if cs == 1 {
-                                    let d = dxs + dst
-                                    for ci in 0..<c { d[ci] += src[ci] }
-                                } else {
-                                    for ci in 0..<c { dxs[dst + ci * cs] += src[ci] }
-                                }
-                            }
-                            src += c
-                        }
-                    }
+                    dtk_col2im(dc, n, count, offsets.baseAddress, positions * taps, c, cs, dx + s0 * n)
                 }
             }
             s0 += count

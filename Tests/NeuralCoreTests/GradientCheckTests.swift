@@ -86,6 +86,45 @@ final class GradientCheckTests: XCTestCase {
         XCTAssertEqual(conv.chunkSamples, 1)
     }
 
+    /// One-channel convolutions run a direct kernel by default; it must give the outputs and
+    /// gradients of the im2col + sgemm lowering (the models' first layers and odd shapes), and
+    /// both must pass the finite-difference check.
+    func testDirectOneChannelConvolutionEqualsGEMMLowering() {
+        let shapes: [(Shape, Int, Int, Int, Int)] = [
+            (Shape(1, 28, 28), 16, 4, 2, 1), (Shape(1, 28, 28), 32, 5, 1, 2), (Shape(1, 7, 9), 5, 3, 2, 0),
+            (Shape(1, 6, 6), 3, 2, 1, 1),
+        ]
+        for (i, (shape, out, k, stride, pad)) in shapes.enumerated() {
+            func run(_ lowering: Conv2d.Lowering) -> (y: [Float], dw: [Float], dx: [Float]) {
+                let conv = Conv2d(input: shape, layout: .chw, outChannels: out, kernel: k, stride: stride, padding: pad)
+                XCTAssertEqual(conv.lowering, .direct, "one-channel \(conv.name) should default to the direct kernel")
+                conv.lowering = lowering
+                let net = Network(layers: [conv])
+                net.initialize(seed: 90 + UInt64(i))
+                let x = randomFloats(3 * shape.count, seed: 91, low: 0, high: 1)
+                let n = 3 * net.classes
+                let r = randomFloats(n, seed: 92)
+                var dx = [Float](repeating: 0, count: x.count)
+                let y = x.withUnsafeBufferPointer { Array(UnsafeBufferPointer(start: net.forward($0.baseAddress!, batch: 3), count: n)) }
+                net.zeroGradients()
+                r.withUnsafeBufferPointer { rb in dx.withUnsafeMutableBufferPointer {
+                    net.backward(rb.baseAddress!, parameterGradients: true, inputGradient: $0.baseAddress!) } }
+                return (y, Array(net.gradients.buffer.prefix(net.parameterCount)), dx)
+            }
+            let direct = run(.direct), gemm = run(.gemm)
+            assertClose(direct.y, gemm.y, relative: 1e-5, absolute: 1e-5, "outputs of \(shape) k\(k)")
+            assertClose(direct.dw, gemm.dw, relative: 1e-5, absolute: 1e-5, "parameter gradients of \(shape) k\(k)")
+            assertClose(direct.dx, gemm.dx, relative: 1e-5, absolute: 1e-5, "input gradients of \(shape) k\(k)")
+        }
+        for lowering in [Conv2d.Lowering.direct, .gemm] {
+            let conv = Conv2d(input: Shape(1, 7, 6), layout: .chw, outChannels: 4, kernel: 3, stride: 2, padding: 1)
+            conv.lowering = lowering
+            check(Network(layers: [conv]), batch: 2, seed: 95)
+        }
+        let multi = Conv2d(input: Shape(2, 6, 6), layout: .chw, outChannels: 3, kernel: 3)
+        XCTAssertEqual(multi.lowering, .gemm, "several input channels use im2col + sgemm")
+    }
+
     func testReLU() {
         // Inputs kept away from the kink at 0 so central differences are exact.
         let relu = ReLU(shape: Shape(12, 1, 1), layout: .chw)

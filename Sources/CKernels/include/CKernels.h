@@ -1,0 +1,34 @@
+#ifndef DIST_TRAIN_CKERNELS_H
+#define DIST_TRAIN_CKERNELS_H
+/* Small convolution kernels that OpenBLAS cannot help with: the gathers and scatters of
+   im2col/col2im and the direct convolution of one-channel inputs. Each is compiled for
+   AVX-512, AVX2 + FMA and baseline x86-64 and picked at run time from CPUID (dtk_vector_level),
+   so one binary runs on any x86-64 and uses the vector units where they exist. Offsets are
+   int32 element offsets into one sample, -1 for a padding tap. No allocation, no checks:
+   the Swift callers (NeuralCore/Conv2d.swift) own the shapes. */
+#include <stdint.h>
+
+/* 2 = AVX-512 (F, DQ, BW, VL, with the OS saving ZMM state), 1 = AVX2 + FMA, 0 = neither. */
+int dtk_vector_level(void);
+
+/* For samples s in [0, count): for each of the `runs` (position, tap) pairs j, copies the c
+   values x[s*sampleStride + off[j] + ci*channelStride] (ci < c) to dst, or zeros for off < 0;
+   dst advances by c per run (rows of the unrolled patch matrix, (ky, kx, ci) order). */
+void dtk_im2col(const float *x, long sampleStride, long count, const int32_t *off, long runs,
+                long c, long channelStride, float *dst);
+
+/* The adjoint: dx[s*sampleStride + off[j] + ci*channelStride] += src[...] over the same runs. */
+void dtk_col2im(const float *src, long sampleStride, long count, const int32_t *off, long runs,
+                long c, long channelStride, float *dx);
+
+/* Direct convolution of a one-channel input: for each sample s and output position p,
+   y[(s*positions + p)*out + o] = b[o] + sum_t x[s*sampleStride + off[p*taps + t]] * wt[t*out + o]
+   (wt: taps x out, the weight transposed; padding taps contribute nothing). */
+void dtk_conv1_forward(const float *x, long sampleStride, long batch, const int32_t *off,
+                       long positions, long taps, const float *wt, const float *b, long out, float *y);
+
+/* Its input gradient: dx[s*sampleStride + off[p*taps + t]] += sum_o dy[(s*positions + p)*out + o] * w[o*taps + t]
+   (w: out x taps, PyTorch's layout for one input channel). dx is accumulated, not overwritten. */
+void dtk_conv1_backward_input(const float *dy, long batch, const int32_t *off, long positions, long taps,
+                              const float *w, long out, float *dx, long sampleStride);
+#endif

@@ -1,0 +1,162 @@
+#include "CKernels.h"
+#include <stdlib.h>
+
+int dtk_vector_level(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cached >= 0) return cached;
+    unsigned a, b, c, d;
+    int level = 0;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+    if (a >= 7) {
+        __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+        int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, avx = (c >> 28) & 1;
+        if (osxsave && avx) {
+            unsigned xlo, xhi;
+            __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+            (void)xhi;
+            int ymm = (xlo & 0x6) == 0x6, zmm = (xlo & 0xe6) == 0xe6;
+            __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+            int avx2 = (b >> 5) & 1;
+            int avx512 = ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+            if (avx512 && zmm && fma) level = 2;
+            else if (avx2 && fma && ymm) level = 1;
+        }
+    }
+    cached = level;
+    return level;
+#else
+    return 0;
+#endif
+}
+
+/* Each kernel body is written once, as an always-inline function, and instantiated three
+   times with different target features; the compiler vectorises each for its target. */
+#if defined(__x86_64__)
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#define AVX2 __attribute__((target("avx2,fma")))
+#define DISPATCH(name, args) do { \
+        int level = dtk_vector_level(); \
+        if (level == 2) name##_avx512 args; else if (level == 1) name##_avx2 args; else name##_base args; \
+    } while (0)
+#define INSTANTIATE(name, params, args) \
+    static AVX512 void name##_avx512 params { name##_call args; } \
+    static AVX2 void name##_avx2 params { name##_call args; } \
+    static void name##_base params { name##_call args; }
+#else
+#define DISPATCH(name, args) name##_base args
+#define INSTANTIATE(name, params, args) static void name##_base params { name##_call args; }
+#endif
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE void im2col_body(const float *restrict x, long sampleStride, long count, const int32_t *restrict off,
+                        long runs, long c, long cs, float *restrict dst) {
+    for (long s = 0; s < count; s++) {
+        const float *xs = x + s * sampleStride;
+        for (long j = 0; j < runs; j++, dst += c) {
+            int32_t o = off[j];
+            if (o < 0) { for (long ci = 0; ci < c; ci++) dst[ci] = 0; }
+            else if (cs == 1) { const float *src = xs + o; for (long ci = 0; ci < c; ci++) dst[ci] = src[ci]; }
+            else { for (long ci = 0; ci < c; ci++) dst[ci] = xs[o + ci * cs]; }
+        }
+    }
+}
+#define im2col_call im2col_body
+INSTANTIATE(im2col, (const float *x, long ss, long count, const int32_t *off, long runs, long c, long cs, float *dst),
+            (x, ss, count, off, runs, c, cs, dst))
+void dtk_im2col(const float *x, long ss, long count, const int32_t *off, long runs, long c, long cs, float *dst) {
+    DISPATCH(im2col, (x, ss, count, off, runs, c, cs, dst));
+}
+
+INLINE void col2im_body(const float *restrict src, long sampleStride, long count, const int32_t *restrict off,
+                        long runs, long c, long cs, float *restrict dx) {
+    for (long s = 0; s < count; s++) {
+        float *dxs = dx + s * sampleStride;
+        for (long j = 0; j < runs; j++, src += c) {
+            int32_t o = off[j];
+            if (o < 0) continue;
+            if (cs == 1) { float *d = dxs + o; for (long ci = 0; ci < c; ci++) d[ci] += src[ci]; }
+            else { for (long ci = 0; ci < c; ci++) dxs[o + ci * cs] += src[ci]; }
+        }
+    }
+}
+#define col2im_call col2im_body
+INSTANTIATE(col2im, (const float *src, long ss, long count, const int32_t *off, long runs, long c, long cs, float *dx),
+            (src, ss, count, off, runs, c, cs, dx))
+void dtk_col2im(const float *src, long ss, long count, const int32_t *off, long runs, long c, long cs, float *dx) {
+    DISPATCH(col2im, (src, ss, count, off, runs, c, cs, dx));
+}
+
+/* The one-channel kernels accumulate a position's outputs (or patch gradient) in a local array
+   and write it once. Called with compile-time `taps` and `out` (the models' 4x4 -> 16 and
+   5x5 -> 32 layers), the loops unroll and the array lives in vector registers. */
+#define DTK_MAX_OUT 64
+#define DTK_MAX_TAPS 64
+INLINE void conv1_forward_body(const float *restrict x, long sampleStride, long batch, const int32_t *restrict off,
+                               long positions, const float *restrict wt, const float *restrict b,
+                               float *restrict y, long taps, long out) {
+    for (long s = 0; s < batch; s++) {
+        const float *xs = x + s * sampleStride;
+        for (long p = 0; p < positions; p++) {
+            float acc[DTK_MAX_OUT];
+            const int32_t *op = off + p * taps;
+            for (long o = 0; o < out; o++) acc[o] = b[o];
+            for (long t = 0; t < taps; t++) {
+                int32_t k = op[t];
+                float v = k < 0 ? 0.0f : xs[k];
+                const float *wr = wt + t * out;
+                for (long o = 0; o < out; o++) acc[o] += v * wr[o];
+            }
+            float *yr = y + (s * positions + p) * out;
+            for (long o = 0; o < out; o++) yr[o] = acc[o];
+        }
+    }
+}
+#define CONV1_FORWARD_SPECIALISED(x, ss, batch, off, positions, wt, b, y, taps, out) do { \
+        if (taps == 16 && out == 16) conv1_forward_body(x, ss, batch, off, positions, wt, b, y, 16, 16); \
+        else if (taps == 25 && out == 32) conv1_forward_body(x, ss, batch, off, positions, wt, b, y, 25, 32); \
+        else conv1_forward_body(x, ss, batch, off, positions, wt, b, y, taps, out); \
+    } while (0)
+#define conv1_forward_call(...) CONV1_FORWARD_SPECIALISED(__VA_ARGS__)
+INSTANTIATE(conv1_forward, (const float *x, long ss, long batch, const int32_t *off, long positions, long taps,
+                            const float *wt, const float *b, long out, float *y),
+            (x, ss, batch, off, positions, wt, b, y, taps, out))
+void dtk_conv1_forward(const float *x, long ss, long batch, const int32_t *off, long positions, long taps,
+                       const float *wt, const float *b, long out, float *y) {
+    if (taps > DTK_MAX_TAPS || out > DTK_MAX_OUT) abort();   /* a caller's error: Conv2d checks */
+    DISPATCH(conv1_forward, (x, ss, batch, off, positions, taps, wt, b, out, y));
+}
+
+INLINE void conv1_backward_input_body(const float *restrict dy, long batch, const int32_t *restrict off,
+                                      long positions, const float *restrict w, float *restrict dx,
+                                      long sampleStride, long taps, long out) {
+    for (long s = 0; s < batch; s++) {
+        float *dxs = dx + s * sampleStride;
+        for (long p = 0; p < positions; p++) {
+            float g[DTK_MAX_TAPS];
+            const float *dr = dy + (s * positions + p) * out;
+            for (long t = 0; t < taps; t++) g[t] = 0;
+            for (long o = 0; o < out; o++) {
+                float d = dr[o];
+                const float *wr = w + o * taps;
+                for (long t = 0; t < taps; t++) g[t] += d * wr[t];
+            }
+            const int32_t *op = off + p * taps;
+            for (long t = 0; t < taps; t++) { int32_t k = op[t]; if (k >= 0) dxs[k] += g[t]; }
+        }
+    }
+}
+#define CONV1_BACKWARD_SPECIALISED(dy, batch, off, positions, w, dx, ss, taps, out) do { \
+        if (taps == 16 && out == 16) conv1_backward_input_body(dy, batch, off, positions, w, dx, ss, 16, 16); \
+        else if (taps == 25 && out == 32) conv1_backward_input_body(dy, batch, off, positions, w, dx, ss, 25, 32); \
+        else conv1_backward_input_body(dy, batch, off, positions, w, dx, ss, taps, out); \
+    } while (0)
+#define conv1_backward_input_call(...) CONV1_BACKWARD_SPECIALISED(__VA_ARGS__)
+INSTANTIATE(conv1_backward_input, (const float *dy, long batch, const int32_t *off, long positions, long taps,
+                                   const float *w, long out, float *dx, long ss),
+            (dy, batch, off, positions, w, dx, ss, taps, out))
+void dtk_conv1_backward_input(const float *dy, long batch, const int32_t *off, long positions, long taps,
+                              const float *w, long out, float *dx, long ss) {
+    if (taps > DTK_MAX_TAPS || out > DTK_MAX_OUT) abort();   /* a caller's error: Conv2d checks */
+    DISPATCH(conv1_backward_input, (dy, batch, off, positions, taps, w, out, dx, ss));
+}
