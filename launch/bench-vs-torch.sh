@@ -2,20 +2,24 @@
 # bench-vs-torch.sh -- dist-train bench and the PyTorch reference in one go, same threads,
 # and the ratio per row.
 #
-#   launch/bench-vs-torch.sh [--threads N] [--models mlp,cnn-small] [--out DIR]
+#   launch/bench-vs-torch.sh [--threads N] [--models mlp,cnn-small] [--out DIR] [--cpu-clock]
+#
+# --cpu-clock times both sides with their thread's CPU clock instead of the wall clock, for a
+# machine shared with other jobs (1 thread only).
 #
 # Writes DIR/dist-train.jsonl and DIR/torch.jsonl (default DIR: runs/bench-<date-time>) and prints
 # the comparison (Tests/Reference/compare_bench.py). Needs a CPU torch: launch/install-deps.sh
 # does not install it; use the local wheel (pip install /opt/wheels/torch-*+cpu-*.whl).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-threads=1 models=mlp,cnn-small out="$ROOT/runs/bench-$(date -u +%Y%m%d-%H%M%S)"
+threads=1 models=mlp,cnn-small clock=() out="$ROOT/runs/bench-$(date -u +%Y%m%d-%H%M%S)"
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --cpu-clock) clock=(--cpu-clock); shift ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-vs-torch: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -23,6 +27,6 @@ mkdir -p "$out"
 bin="$ROOT/.build/release/dist-train"
 [ -x "$bin" ] || (cd "$ROOT" && swift build -c release --product dist-train)
 export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
-"$bin" bench --json --threads "$threads" --models "$models" | tee "$out/dist-train.jsonl"
-python3 "$ROOT/Tests/Reference/torch_bench.py" --threads "$threads" --models "$models" | tee "$out/torch.jsonl"
+"$bin" bench --json --threads "$threads" --models "$models" ${clock[@]+"${clock[@]}"} | tee "$out/dist-train.jsonl"
+python3 "$ROOT/Tests/Reference/torch_bench.py" --threads "$threads" --models "$models" ${clock[@]+"${clock[@]}"} | tee "$out/torch.jsonl"
 python3 "$ROOT/Tests/Reference/compare_bench.py" "$out/dist-train.jsonl" "$out/torch.jsonl"

@@ -38,6 +38,8 @@ struct BenchCommand: ParsableCommand {
     var output: String?
     @Option(help: "Gradient buckets in MiB reduced with non-blocking allreduces during the backward pass; 0: one blocking allreduce after it (as train's --bucket-mib).")
     var bucketMib: Double = 0
+    @Flag(help: "Time with this thread's CPU clock instead of the wall clock: for a machine shared with other jobs (--threads 1 only; Tests/Reference/torch_bench.py --cpu-clock does the same).")
+    var cpuClock = false
     @Flag(help: "Print one JSON object per row instead of a table.")
     var json = false
     @Flag(help: "Time MPI_Allreduce of float buffers instead: a size sweep (1 Ki to 16 Mi floats) and each model's gradient size; run under mpirun (Tests/Reference/fit_allreduce.py fits the cost model).")
@@ -48,6 +50,7 @@ struct BenchCommand: ParsableCommand {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        guard !cpuClock || threads == 1 else { throw ValidationError("--cpu-clock needs --threads 1 (other BLAS threads' time is not counted)") }
         for m in models.split(separator: ",") where ModelKind(rawValue: String(m)) == nil {
             throw ValidationError("--models: unknown model '\(m)' (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
@@ -83,6 +86,7 @@ struct BenchCommand: ParsableCommand {
         defer { (comm as? MPICommunicator)?.finalize() }
         guard batchSize >= comm.size else { throw ValidationError("--batch-size \(batchSize) is smaller than the ranks (\(comm.size))") }
         BLASThreads.set(threads)
+        if cpuClock { PhaseTimes.clock = CLOCK_THREAD_CPUTIME_ID }
         if allreduce { return try measureAllreduce(comm: comm) }
         let peak = sgemmPeak(n: peakSize)
         let out = comm.isRoot
@@ -110,6 +114,7 @@ struct BenchCommand: ParsableCommand {
                     ("peak_rss_kb", .integer(rss)), ("rss_growth_kb", .integer(r.rssGrowthKB)),
                     ("parameter_bytes", .integer(r.parameterBytes)), ("activation_bytes", .integer(r.activationBytes)),
                     ("impl", .string("dist-train \(DistTrainVersion.string)")), ("blas_core", .string(BLASCore.name)),
+                    ("clock", .string(cpuClock ? "cpu" : "wall")),
                 ]).text
                 lines.append(line)
                 guard out else { continue }
