@@ -133,18 +133,20 @@ final class PreemptionTests: XCTestCase {
         _ = try cluster.client(["scontrol", "update", "JobId=\(id)", "StartTime=now"])
     }
 
-    /// The time-limit path itself: a job with `--time=1 --signal=B:USR1@50` gets USR1 from
-    /// slurmctld (not from the test) once under 50 s remain. slurmctld checks time limits every
-    /// 30 s (PERIODIC_TIMEOUT), so the signal comes 10–40 s into the job; the run is far too
-    /// long to finish before. The batch shell forwards it, the ranks checkpoint at a step
-    /// boundary and exit 75, well before the limit (TIMEOUT would mean the signal was lost).
+    /// The time-limit path itself: a job with `--time=1 --signal=B:USR1@20` gets USR1 from
+    /// slurmctld, not from the test. slurmctld checks time limits every 30 s and sends the
+    /// signal at the first check that finds at most N + 30 s left (measured: with @50 on a
+    /// 1-minute job the signal can come at once, before the ranks catch USR1), so with @20 it
+    /// comes 10–40 s into the job. The run is far too long to finish before; the batch shell
+    /// forwards the signal, the ranks checkpoint at a step boundary and exit 75 before the
+    /// limit (TIMEOUT would mean the signal was lost).
     func testTimeLimitSignalFromSlurmCheckpointsBeforeTheLimit() throws {
         let cluster = try XCTUnwrap(Self.cluster)
         let work = Harness.temporaryDirectory("timelimit")
         defer { try? FileManager.default.removeItem(atPath: work) }
         let out = work + "/out"
         let long = Harness.trainOptions(samples: 19200, batch: 64, epochs: 20, seed: 13, logEvery: 1)   // 6000 steps
-        let id = try cluster.submit("launch/slurm/train-srun.sbatch", sbatchOptions: ["--ntasks=2", "--time=1", "--signal=B:USR1@50"],
+        let id = try cluster.submit("launch/slurm/train-srun.sbatch", sbatchOptions: ["--ntasks=2", "--time=1", "--signal=B:USR1@20"],
                                     trainOptions: long, workDirectory: work,
                                     environment: ["DIST_TRAIN_BIN": Harness.binary, "DIST_TRAIN_OUT": out])
         let log = "\(work)/slurm-\(id).out"
@@ -159,7 +161,7 @@ final class PreemptionTests: XCTestCase {
         }
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         print("time-limit job \(id): \(f["JobState"] ?? "?") \(f["ExitCode"] ?? "?") after "
-              + (started.map { String(format: "%.1f", Date().timeIntervalSince($0)) } ?? "?") + " s of run time (--time=1, USR1@50)")
+              + (started.map { String(format: "%.1f", Date().timeIntervalSince($0)) } ?? "?") + " s of run time (--time=1, USR1@20)")
         XCTAssertEqual(f["ExitCode"], "75:0", "stopped by the time-limit signal with a checkpoint:\n\(Harness.tail(log))")
         XCTAssertEqual(f["JobState"], "FAILED", Harness.tail(log))
         XCTAssert(text.contains("got SIGUSR1, forwarding"), "slurmctld should have signalled the batch shell:\n\(text)")

@@ -130,8 +130,8 @@ final class FaultToleranceTests: XCTestCase {
     func testNaNParametersOnOneRankStopLeavingCheckpointsUntouched() throws {
         let dir = Launcher.temporaryDirectory("nan-params")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let short = args.replacingOption("--train-samples", with: "1280")   // 20 steps per epoch
-        // Epoch 1 alone writes step-20 (and best.dtck); the run resumed for epoch 2 meets the NaN at step 25.
+        let short = args.replacingOption("--train-samples", with: "640")   // 10 steps per epoch
+        // Epoch 1 alone writes step-10 (and best.dtck); the run resumed for epoch 2 meets the NaN at step 13.
         let first = try Launcher.train(ranks: 2, short.replacingOption("--epochs", with: "1") + ["--out", dir])
         XCTAssertEqual(first.status, 0, first.stderr)
         let ckdir = dir + "/checkpoints"
@@ -143,12 +143,12 @@ final class FaultToleranceTests: XCTestCase {
             return files
         }
         let before = try snapshot()
-        XCTAssertNotNil(before["step-00000020.dtck"], "\(before.keys.sorted())")
+        XCTAssertNotNil(before["step-00000010.dtck"], "\(before.keys.sorted())")
         let run = try Launcher.start(ranks: 2, short + ["--out", dir, "--resume", "auto", "--nan-policy", "skip-step"],
-                                     environment: ["DIST_TRAIN_INJECT_NAN": "1:25:parameters"])
+                                     environment: ["DIST_TRAIN_INJECT_NAN": "1:13:parameters"])
         XCTAssertEqual(run.wait(timeout: 180), 1, run.stderr)
         let err = run.stderr
-        XCTAssert(err.contains("non-finite values at global step 25 (epoch 2): rank 1: parameters"), err)
+        XCTAssert(err.contains("non-finite values at global step 13 (epoch 2): rank 1: parameters"), err)
         XCTAssert(err.contains("cannot be repaired by skipping"), err)
         XCTAssertFalse(err.contains("rank 0: "), err)
         XCTAssertFalse(err.contains("every rank"), err)
@@ -166,7 +166,8 @@ final class FaultToleranceTests: XCTestCase {
         for fault in ["0:7", "1:7"] {
             let dir = Launcher.temporaryDirectory("skip")
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let run = try Launcher.start(ranks: 2, args.replacingOption("--epochs", with: "1") + ["--out", dir, "--nan-policy", "skip-step"],
+            let short = args.replacingOption("--train-samples", with: "640").replacingOption("--epochs", with: "1")
+            let run = try Launcher.start(ranks: 2, short + ["--out", dir, "--nan-policy", "skip-step"],
                                          environment: ["DIST_TRAIN_INJECT_NAN": fault])
             XCTAssertEqual(run.wait(timeout: 180), 0, run.stderr)
             let err = run.stderr
@@ -175,7 +176,7 @@ final class FaultToleranceTests: XCTestCase {
             XCTAssert(err.contains("dist-train (rank 1): skipping global step 7 "), err)
             XCTAssertEqual(err.components(separatedBy: "skipping").count - 1, 2, "one skip per rank, once:\n\(err)")
             let ckpt = try Launcher.finalCheckpoint(dir)
-            XCTAssertEqual(ckpt.globalStep, 40)
+            XCTAssertEqual(ckpt.globalStep, 10)
             XCTAssert(ckpt.parameters.allSatisfy(\.isFinite))
             finals.append(ckpt)
         }
