@@ -40,6 +40,8 @@ struct BenchCommand: ParsableCommand {
     var bucketMib: Double = 0
     @Flag(help: "Time with this thread's CPU clock instead of the wall clock: for a machine shared with other jobs (--threads 1 only; Tests/Reference/torch_bench.py --cpu-clock does the same).")
     var cpuClock = false
+    @Flag(help: "Also time every layer's forward, input-gradient backward (attack) and parameter backward (training) passes, as fractions of the layers' total.")
+    var layers = false
     @Flag(help: "Print one JSON object per row instead of a table.")
     var json = false
     @Flag(help: "Time MPI_Allreduce of float buffers instead: a size sweep (1 Ki to 16 Mi floats) and each model's gradient size; run under mpirun (Tests/Reference/fit_allreduce.py fits the cost model).")
@@ -78,6 +80,9 @@ struct BenchCommand: ParsableCommand {
         var phases: PhaseTimes
         var rssGrowthKB: Int
         var parameterBytes, activationBytes: Int
+        /// Per layer: name and fractions of the layers' time in forward, input-gradient backward,
+        /// parameter backward (with --layers).
+        var layerShares: [(name: String, forward: Double, input: Double, parameters: Double)] = []
     }
 
     func run() throws {
@@ -113,6 +118,10 @@ struct BenchCommand: ParsableCommand {
                     ("allreduce_hidden", .number(r.allreduceBlocking > 0 ? max(0, 1 - r.allreduceExposed / r.allreduceBlocking) : 0)),
                     ("peak_rss_kb", .integer(rss)), ("rss_growth_kb", .integer(r.rssGrowthKB)),
                     ("parameter_bytes", .integer(r.parameterBytes)), ("activation_bytes", .integer(r.activationBytes)),
+                    ("layers", .array(r.layerShares.map { l in .object([
+                        ("name", .string(l.name)), ("forward", .number(l.forward)),
+                        ("backward_input", .number(l.input)), ("backward_parameters", .number(l.parameters)),
+                    ]) })),
                     ("impl", .string("dist-train \(DistTrainVersion.string)")), ("blas_core", .string(BLASCore.name)),
                     ("clock", .string(cpuClock ? "cpu" : "wall")),
                 ]).text
@@ -124,6 +133,10 @@ struct BenchCommand: ParsableCommand {
                           + fractions.map { String(format: " %6.1f%%", 100 * $0) }.joined()
                           + String(format: "   %6.1f (%.1f + %.1f)", Double(rss) / 1024,
                                    Double(r.parameterBytes) / 1048576, Double(r.activationBytes) / 1048576))
+                    for l in r.layerShares {
+                        print("    " + pad(l.name, 44) + String(format: "forward %5.1f%%  input backward %5.1f%%  parameter backward %5.1f%%",
+                                                           100 * l.forward, 100 * l.input, 100 * l.parameters))
+                    }
                 }
             }
         }
@@ -158,6 +171,8 @@ struct BenchCommand: ParsableCommand {
             }
         }
         for i in 0..<3 { try once(i) }
+        let layerTimes = layers ? LayerTimes(layers: network.layers.count, clock: PhaseTimes.clock) : nil
+        network.layerTimes = layerTimes
         let rssBefore = Self.currentRSSKB()
         step.times.reset(); extra.reset()
         var rates: [Double] = [], flops = 0, time = 0.0, steps = 0
@@ -188,11 +203,18 @@ struct BenchCommand: ParsableCommand {
         rates.sort()
         let bytes = network.allocatedBytes
         let exposed = extra[.allreduce] / Double(max(steps, 1))
-        return Row(median: rates[rates.count / 2], low: rates.first!, high: rates.last!,
-                   gflops: Double(flops) * Double(comm.size) / time / 1e9,
-                   allreduceBlocking: blocking, allreduceExposed: exposed, phases: phases,
-                   rssGrowthKB: Self.currentRSSKB() - rssBefore,
-                   parameterBytes: bytes.parameters + sgd.velocity.count * 4, activationBytes: bytes.activations)
+        var row = Row(median: rates[rates.count / 2], low: rates.first!, high: rates.last!,
+                      gflops: Double(flops) * Double(comm.size) / time / 1e9,
+                      allreduceBlocking: blocking, allreduceExposed: exposed, phases: phases,
+                      rssGrowthKB: Self.currentRSSKB() - rssBefore,
+                      parameterBytes: bytes.parameters + sgd.velocity.count * 4, activationBytes: bytes.activations)
+        if let t = layerTimes {
+            let total = max(t.total, 1e-12)
+            row.layerShares = network.layers.indices.map {
+                ("\($0) \(network.layers[$0].name)", t.forward[$0] / total, t.backwardInput[$0] / total, t.backwardParameters[$0] / total)
+            }
+        }
+        return row
     }
 
     /// Median time of an in-place float MPI_Allreduce per size, one JSON line per size.
