@@ -1,6 +1,8 @@
 /// Max pooling with a k×k window and stride k (PyTorch `nn.MaxPool2d(k)`), on `hwc`
-/// activations. Forward remembers each output's winning input; backward routes dy there.
-/// Ties go to the first element in row-major window order, as in PyTorch.
+/// activations. Backward routes each dy to its window's winner, found again from x and y (the
+/// first element in row-major window order equal to the maximum, or the first NaN, as in
+/// PyTorch), so the layer keeps no state between the passes and any run of samples of a forward
+/// pass can go backward on its own.
 public final class MaxPool2d: Layer {
     public let inputShape: Shape
     public let kernel: Int
@@ -9,48 +11,37 @@ public final class MaxPool2d: Layer {
     public var outputShape: Shape {
         Shape(inputShape.channels, inputShape.height / kernel, inputShape.width / kernel)
     }
-    private var argmax: UnsafeMutablePointer<Int32>?
-    private var capacity = 0
-
-    public var workspaceBytes: Int { capacity * outputShape.count * 4 }
 
     public init(shape: Shape, kernel: Int = 2) {
         precondition(shape.height >= kernel && shape.width >= kernel, "pooling window larger than input")
         inputShape = shape
         self.kernel = kernel
     }
-    deinit { argmax?.deallocate() }
 
-    public func reserve(batch: Int) {
-        guard batch > capacity else { return }
-        argmax?.deallocate()
-        argmax = .allocate(capacity: batch * outputShape.count)
-        capacity = batch
+    /// Element offset of window tap (ky, kx) of output (oy, ox), channel 0, within a sample.
+    @inline(__always)
+    private func tap(_ oy: Int, _ ox: Int, _ ky: Int, _ kx: Int) -> Int {
+        ((oy * kernel + ky) * inputShape.width + ox * kernel + kx) * inputShape.channels
     }
 
     public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
-        reserve(batch: batch)
-        let c = inputShape.channels, iw = inputShape.width, ih = inputShape.height
-        let o = outputShape
-        let arg = argmax!
+        let c = inputShape.channels, o = outputShape
         for s in 0..<batch {
             let xs = x + s * inputShape.count
             for oy in 0..<o.height {
                 for ox in 0..<o.width {
-                    let out = ((s * o.height + oy) * o.width + ox) * c
-                    for ch in 0..<c {
-                        var best = -Float.infinity, bestIndex = 0
-                        for ky in 0..<kernel {
-                            let iy = oy * kernel + ky
-                            if iy >= ih { break }
-                            for kx in 0..<kernel {
-                                let idx = (iy * iw + ox * kernel + kx) * c + ch
-                                let v = xs[idx]
-                                if v > best || (v.isNaN && !best.isNaN) { best = v; bestIndex = idx }
+                    let out = y + ((s * o.height + oy) * o.width + ox) * c
+                    out.update(from: xs + tap(oy, ox, 0, 0), count: c)
+                    for ky in 0..<kernel {
+                        for kx in 0..<kernel where ky + kx > 0 {
+                            let v = xs + tap(oy, ox, ky, kx)
+                            // A select over the channels (vectorised): the larger value, or a NaN
+                            // that appears where the running maximum is not yet NaN.
+                            for ch in 0..<c {
+                                let a = out[ch], b = v[ch]
+                                out[ch] = (b > a || (b != b && a == a)) ? b : a
                             }
                         }
-                        y[out + ch] = best
-                        arg[out + ch] = Int32(bestIndex)
                     }
                 }
             }
@@ -60,11 +51,25 @@ public final class MaxPool2d: Layer {
     public func backward(x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, batch: Int, parameterGradients: Bool) {
         guard let dx else { return }
-        let n = inputShape.count, m = outputShape.count
+        let c = inputShape.channels, o = outputShape, n = inputShape.count
         dx.update(repeating: 0, count: batch * n)
-        let arg = argmax!
         for s in 0..<batch {
-            for j in 0..<m { dx[s * n + Int(arg[s * m + j])] += dy[s * m + j] }
+            let xs = x + s * n, dxs = dx + s * n
+            for oy in 0..<o.height {
+                for ox in 0..<o.width {
+                    let j = ((s * o.height + oy) * o.width + ox) * c
+                    for ch in 0..<c {
+                        let best = y[j + ch]
+                        search: for ky in 0..<kernel {
+                            for kx in 0..<kernel {
+                                let idx = tap(oy, ox, ky, kx) + ch
+                                let v = xs[idx]
+                                if v == best || (v != v && best != best) { dxs[idx] += dy[j + ch]; break search }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -22,6 +22,8 @@ public final class Network {
     private var gradientB = FloatBuffer(count: 0)
     public private(set) var capacity = 0
     private var input: UnsafePointer<Float>?
+    /// When set, each layer's forward and backward time is added to it (benchmarks).
+    public var layerTimes: LayerTimes?
     private var batch = 0
 
     public init(layers: [any Layer]) {
@@ -86,8 +88,10 @@ public final class Network {
         input = x
         self.batch = batch
         var cur = x
-        for (l, out) in zip(layers, activations) {
+        for (i, (l, out)) in zip(layers, activations).enumerated() {
+            let t0 = layerTimes?.now() ?? 0
             l.forward(cur, out.pointer, batch: batch)
+            layerTimes?.add(forward: i, since: t0)
             cur = UnsafePointer(out.pointer)
         }
         return activations.last!.pointer
@@ -99,16 +103,26 @@ public final class Network {
     /// `parameterGradients`; writes dL/dx into `inputGradient` when given. `layerDone(i)` runs
     /// after layer i's backward (layers go last to first), so a trainer can start reducing the
     /// gradients of the layers already done while earlier layers are still computed.
+    /// `samples`, when given, back-propagates only those samples of the forward pass (every layer
+    /// is a function of its own sample's x, y and dy): `dLogits` and `inputGradient` then hold
+    /// just those rows. Samples whose dL/dlogits is zero add nothing, so a trainer may skip them.
     public func backward(_ dLogits: UnsafePointer<Float>, parameterGradients: Bool,
-                         inputGradient: UnsafeMutablePointer<Float>? = nil, layerDone: ((Int) -> Void)? = nil) {
+                         inputGradient: UnsafeMutablePointer<Float>? = nil, samples: Range<Int>? = nil,
+                         layerDone: ((Int) -> Void)? = nil) {
         guard let input else { preconditionFailure("backward before forward") }
+        let range = samples ?? 0..<batch
+        precondition(range.lowerBound >= 0 && range.upperBound <= batch, "samples \(range) outside the batch of \(batch)")
+        let first = range.lowerBound, count = range.count
         var dy = dLogits
         var useA = true
         for i in stride(from: layers.count - 1, through: 0, by: -1) {
-            let x = i == 0 ? input : UnsafePointer(activations[i - 1].pointer)
+            let l = layers[i]
+            let x = (i == 0 ? input : UnsafePointer(activations[i - 1].pointer)) + first * l.inputShape.count
             let dx: UnsafeMutablePointer<Float>? = i == 0 ? inputGradient : (useA ? gradientA.pointer : gradientB.pointer)
-            layers[i].backward(x: x, y: activations[i].pointer, dy: dy, dx: dx, batch: batch,
-                               parameterGradients: parameterGradients)
+            let t0 = layerTimes?.now() ?? 0
+            l.backward(x: x, y: activations[i].pointer + first * l.outputShape.count, dy: dy, dx: dx, batch: count,
+                       parameterGradients: parameterGradients)
+            layerTimes?.add(backward: i, parameters: parameterGradients, since: t0)
             if let dx { dy = UnsafePointer(dx) }
             useA.toggle()
             layerDone?(i)
@@ -127,3 +141,4 @@ public final class Network {
         return (p, acts + own)
     }
 }
+

@@ -19,7 +19,14 @@ public final class TrainStep {
     private var dLogits = FloatBuffer(count: 0)    // (2n, k)
     private var labelBuffer: [Int32] = []
     private var indexBuffer: [Int64] = []
+    /// Runs of clean samples with a gradient, found anew each step (capacity kept).
+    private var runs: [Range<Int>] = []
     public private(set) var count = 0
+    /// Skip clean samples with a zero gradient in the backward pass (see `backward`); off only
+    /// to check that skipping changes nothing.
+    public var skipsInactiveSamples = true
+    /// Clean samples that went backward in the last step (under an attack; all when not skipping).
+    public private(set) var activeCleanSamples = 0
     /// Time per phase of the steps run so far (the trainer adds allreduce and optimizer).
     public var times = PhaseTimes()
 
@@ -39,6 +46,7 @@ public final class TrainStep {
         dLogits = FloatBuffer(count: 2 * n * network.classes)
         labelBuffer = [Int32](repeating: 0, count: n)
         indexBuffer = [Int64](repeating: 0, count: n)
+        runs.reserveCapacity(n)
         network.reserve(batch: 2 * n)
         capacity = n
     }
@@ -73,10 +81,42 @@ public final class TrainStep {
         }
         let loss = forward(scale: 1 / Float(globalBatch), epoch: epoch, stream: .training)
         reducer?.willBackward(loss: loss)
-        times.time(.backward) {
-            network.backward(dLogits.pointer, parameterGradients: true, layerDone: reducer.map { r in { r.layerDone($0) } })
-        }
+        times.time(.backward) { backward(reducer: reducer) }
         return loss
+    }
+
+    /// The backward pass of [x; x*], skipping clean samples whose dLoss/dlogits is zero: with an
+    /// attack, a clean sample has a gradient only through an active DER term (`--der all`, or an
+    /// AAE under `--der aae`), so under `--der aae` or `off` most of the clean half adds nothing.
+    /// When at most a quarter of the clean samples are active, each run of active ones goes back
+    /// on its own, then the adversarial half; otherwise the whole batch at once.
+    private func backward(reducer: GradientReducer?) {
+        let layerDone = reducer.map { r in { r.layerDone($0) } }
+        let n = count, k = network.classes
+        guard attack.kind != .none else {
+            network.backward(dLogits.pointer, parameterGradients: true, layerDone: layerDone)
+            return
+        }
+        let g = dLogits.pointer
+        runs.removeAll(keepingCapacity: true)
+        var active = 0
+        var i = 0
+        while i < n {
+            if !(0..<k).contains(where: { g[i * k + $0] != 0 }) { i += 1; continue }
+            let start = i
+            while i < n && (0..<k).contains(where: { g[i * k + $0] != 0 }) { i += 1 }
+            runs.append(start..<i)
+            active += i - start
+        }
+        activeCleanSamples = skipsInactiveSamples ? active : n
+        if !skipsInactiveSamples || active * 4 > n {
+            network.backward(g, parameterGradients: true, layerDone: layerDone)
+            return
+        }
+        for run in runs {
+            network.backward(g + run.lowerBound * k, parameterGradients: true, samples: run)
+        }
+        network.backward(g + n * k, parameterGradients: true, samples: n..<(2 * n), layerDone: layerDone)
     }
 
     /// The same attack, forward pass and objective as a training step, without the

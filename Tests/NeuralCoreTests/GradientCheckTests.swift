@@ -161,3 +161,29 @@ final class GradientCheckTests: XCTestCase {
         check(net, batch: 2, seed: 90)
     }
 }
+
+/// `Network.backward(samples:)`: back-propagating runs of samples of one forward pass, and
+/// skipping samples whose dL/dlogits is zero, gives the whole batch's gradients.
+final class PartialBackwardTests: XCTestCase {
+    func testRunsOfSamplesAddUpToTheWholeBatch() {
+        for kind in ModelKind.allCases {
+            let net = kind.build(input: Shape(1, 12, 12), classes: 5)
+            net.initialize(seed: 120)
+            let batch = 9, k = 5
+            let x = randomFloats(batch * net.inputShape.count, seed: 121, low: 0, high: 1)
+            var g = randomFloats(batch * k, seed: 122)
+            for zero in [0, 3, 4, 8] { for j in 0..<k { g[zero * k + j] = 0 } }
+            x.withUnsafeBufferPointer { xb in _ = net.forward(xb.baseAddress!, batch: batch) }
+            net.zeroGradients()
+            g.withUnsafeBufferPointer { net.backward($0.baseAddress!, parameterGradients: true) }
+            let whole = Array(net.gradients.buffer.prefix(net.parameterCount))
+            net.zeroGradients()
+            for run in [1..<3, 5..<8] {
+                g.withUnsafeBufferPointer { net.backward($0.baseAddress! + run.lowerBound * k, parameterGradients: true, samples: run) }
+            }
+            let runs = Array(net.gradients.buffer.prefix(net.parameterCount))
+            XCTAssert(whole.contains { $0 != 0 })
+            assertClose(runs, whole, relative: 1e-5, absolute: 1e-6, "\(kind)")
+        }
+    }
+}

@@ -54,6 +54,38 @@ final class TrainStepTests: XCTestCase {
         }
     }
 
+    /// The backward pass skips clean samples without a gradient (all of them under `--der off`,
+    /// the non-AAEs under `--der aae`): the gradients equal those of the whole batch, whether
+    /// none, a few (each run going back on its own) or many clean samples are active.
+    func testSkippingCleanSamplesWithoutGradientChangesNothing() {
+        var seen = Set<String>()
+        for (kind, shape) in [(ModelKind.mlp, Shape(1, 6, 6)), (.cnnSmall, Shape(1, 8, 8)), (.cnnLarge, Shape(1, 8, 8))] {
+            for der in [DERMode.off, .aae, .all] {
+                for seed in UInt64(0)..<6 { for eps: Float in [0.3, 0.02] {
+                    let net = kind.build(input: shape, classes: 4)
+                    net.initialize(seed: 700 + seed)
+                    let data = Fixtures.randomDataset(count: 16, shape: shape, classes: 4, seed: 710 + seed)
+                    func gradients(skipping: Bool) -> (g: [Float], loss: Double, active: Int) {
+                        let step = makeStep(net, AttackSettings(kind: .fgsmRS, epsilon: eps), der: der, reference: seed % 2 == 0 ? .start : .clean)
+                        step.skipsInactiveSamples = skipping
+                        step.load(data, indices: 0..<16)
+                        let loss = step.computeGradients(globalBatch: 16, epoch: 1)
+                        return (Fixtures.gradients(net), loss, step.activeCleanSamples)
+                    }
+                    let whole = gradients(skipping: false), skipped = gradients(skipping: true)
+                    XCTAssertEqual(skipped.loss, whole.loss)
+                    XCTAssert(whole.g.contains { $0 != 0 })
+                    assertClose(skipped.g, whole.g, relative: 1e-5, absolute: 1e-7, "\(kind) der \(der) seed \(seed) eps \(eps)")
+                    let a = skipped.active
+                    seen.insert(a == 0 ? "none" : (a * 4 <= 16 ? "few" : "many"))
+                    if der == .off { XCTAssertEqual(a, 0, "no clean sample has a gradient without DER") }
+                    if der == .all { XCTAssertGreaterThan(a, 0) }
+                } }
+            }
+        }
+        XCTAssertEqual(seen, ["none", "few", "many"], "the cases should cover no, few and many active clean samples")
+    }
+
     /// Whole batch vs. the same batch split in two shards, each scaled by the global batch.
     func checkDataParallelIdentity(_ attack: AttackSettings, der: DERMode, reference: AAEReference,
                                    file: StaticString = #filePath, line: UInt = #line) {
