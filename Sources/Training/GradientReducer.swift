@@ -121,6 +121,14 @@ public final class GradientReducer {
         exposedSeconds += PhaseTimes.now() - t0
     }
 
+    /// True when no value is NaN or ±∞: the largest magnitude bit pattern stays below that of
+    /// ∞ (an integer max, which vectorizes, unlike a float sum that must keep its order).
+    public static func allFinite(_ values: UnsafePointer<Float>, count: Int) -> Bool {
+        var largest: UInt32 = 0
+        for j in 0..<count { largest = max(largest, values[j].bitPattern & 0x7FFF_FFFF) }
+        return largest < 0x7F80_0000
+    }
+
     /// True when some rank flagged a non-finite loss, gradient or parameter (the first bucket
     /// carried the flag; a non-finite gradient anywhere makes the reduced sums non-finite).
     public var sawNonFinite: Bool {

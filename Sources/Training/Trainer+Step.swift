@@ -23,10 +23,7 @@ extension Trainer {
         // One pass over the parameters: equal on every rank unless a fault hit one, and then
         // its flag must reach the others with the gradients (a rank that stopped alone would
         // leave its peers waiting in the next collective).
-        var probe: Float = 0
-        let w = network.parameters.pointer
-        for j in 0..<network.parameterCount { probe += w[j] * 0 }
-        reducer.parametersNonFinite = !probe.isFinite
+        reducer.parametersNonFinite = !GradientReducer.allFinite(network.parameters.pointer, count: network.parameterCount)
         let loss = step.computeGradients(globalBatch: globalBatch, epoch: epoch, reducer: reducer)
         try step.times.time(.allreduce) { try reducer.finish() }
         let g = network.gradients.pointer, p = network.parameterCount
