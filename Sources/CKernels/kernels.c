@@ -160,3 +160,101 @@ void dtk_conv1_backward_input(const float *dy, long batch, const int32_t *off, l
     if (taps > DTK_MAX_TAPS || out > DTK_MAX_OUT) abort();   /* a caller's error: Conv2d checks */
     DISPATCH(conv1_backward_input, (dy, batch, off, positions, taps, w, out, dx, ss));
 }
+
+/* Direct convolution of an hwc input with c channels (each tap a contiguous run of c floats),
+   four output positions at a time so each weight row loaded serves four accumulators:
+   y[(s*positions + p)*out + o] = b[o] + sum_{t, ci} x[s*ss + off[p*taps + t] + ci] * wt[(t*c + ci)*out + o]
+   with wt: (taps*c) x out. Padding taps read a row of zeros. */
+#define DTK_BLOCK 4
+#define DTK_MAX_CHANNELS 64
+static const float dtk_zeros[DTK_MAX_CHANNELS];
+INLINE void conv_forward_body(const float *restrict x, long ss, long batch, const int32_t *restrict off,
+                              long positions, const float *restrict wt, const float *restrict b,
+                              float *restrict y, long taps, long c, long out) {
+    for (long s = 0; s < batch; s++) {
+        const float *xs = x + s * ss;
+        for (long p0 = 0; p0 < positions; p0 += DTK_BLOCK) {
+            long np = positions - p0 < DTK_BLOCK ? positions - p0 : DTK_BLOCK;
+            float acc[DTK_BLOCK][DTK_MAX_OUT];
+            for (long q = 0; q < DTK_BLOCK; q++) for (long o = 0; o < out; o++) acc[q][o] = b[o];
+            for (long t = 0; t < taps; t++) {
+                const float *src[DTK_BLOCK];
+                for (long q = 0; q < DTK_BLOCK; q++) {
+                    int32_t k = q < np ? off[(p0 + q) * taps + t] : -1;
+                    src[q] = k < 0 ? dtk_zeros : xs + k;
+                }
+                for (long ci = 0; ci < c; ci++) {
+                    const float *wr = wt + (t * c + ci) * out;
+                    for (long q = 0; q < DTK_BLOCK; q++) {
+                        float v = src[q][ci];
+                        for (long o = 0; o < out; o++) acc[q][o] += v * wr[o];
+                    }
+                }
+            }
+            for (long q = 0; q < np; q++) {
+                float *yr = y + (s * positions + p0 + q) * out;
+                for (long o = 0; o < out; o++) yr[o] = acc[q][o];
+            }
+        }
+    }
+}
+#define conv_forward_call(x, ss, batch, off, positions, wt, b, y, taps, c, out) do { \
+        if (taps == 16 && c == 16 && out == 32) conv_forward_body(x, ss, batch, off, positions, wt, b, y, 16, 16, 32); \
+        else if (taps == 25 && c == 32 && out == 64) conv_forward_body(x, ss, batch, off, positions, wt, b, y, 25, 32, 64); \
+        else conv_forward_body(x, ss, batch, off, positions, wt, b, y, taps, c, out); \
+    } while (0)
+INSTANTIATE(conv_forward, (const float *x, long ss, long batch, const int32_t *off, long positions, long taps, long c,
+                           const float *wt, const float *b, long out, float *y),
+            (x, ss, batch, off, positions, wt, b, y, taps, c, out))
+void dtk_conv_forward(const float *x, long ss, long batch, const int32_t *off, long positions, long taps, long c,
+                      const float *wt, const float *b, long out, float *y) {
+    if (out > DTK_MAX_OUT || c > DTK_MAX_CHANNELS) abort();   /* a caller's error: Conv2d checks */
+    DISPATCH(conv_forward, (x, ss, batch, off, positions, taps, c, wt, b, out, y));
+}
+
+/* Its input gradient, four positions at a time sharing each weight row:
+   dx[s*ss + off[p*taps + t] + ci] += sum_o dy[(s*positions + p)*out + o] * w[o*K + t*c + ci]
+   with w: out x K, K = taps*c in (tap, channel) order. dx is accumulated. */
+INLINE void conv_backward_input_body(const float *restrict dy, long batch, const int32_t *restrict off,
+                                     long positions, const float *restrict w, float *restrict dx, long ss,
+                                     long taps, long c, long out) {
+    long kdim = taps * c;
+    for (long s = 0; s < batch; s++) {
+        float *dxs = dx + s * ss;
+        for (long p0 = 0; p0 < positions; p0 += DTK_BLOCK) {
+            long np = positions - p0 < DTK_BLOCK ? positions - p0 : DTK_BLOCK;
+            const float *dr[DTK_BLOCK];
+            for (long q = 0; q < DTK_BLOCK; q++) dr[q] = dy + (s * positions + p0 + (q < np ? q : 0)) * out;
+            for (long t = 0; t < taps; t++) {
+                float g[DTK_BLOCK][DTK_MAX_CHANNELS];
+                for (long q = 0; q < DTK_BLOCK; q++) for (long ci = 0; ci < c; ci++) g[q][ci] = 0;
+                for (long o = 0; o < out; o++) {
+                    const float *wr = w + o * kdim + t * c;
+                    for (long q = 0; q < DTK_BLOCK; q++) {
+                        float d = dr[q][o];
+                        for (long ci = 0; ci < c; ci++) g[q][ci] += d * wr[ci];
+                    }
+                }
+                for (long q = 0; q < np; q++) {
+                    int32_t k = off[(p0 + q) * taps + t];
+                    if (k < 0) continue;
+                    float *d = dxs + k;
+                    for (long ci = 0; ci < c; ci++) d[ci] += g[q][ci];
+                }
+            }
+        }
+    }
+}
+#define conv_backward_input_call(dy, batch, off, positions, w, dx, ss, taps, c, out) do { \
+        if (taps == 16 && c == 16 && out == 32) conv_backward_input_body(dy, batch, off, positions, w, dx, ss, 16, 16, 32); \
+        else if (taps == 25 && c == 32 && out == 64) conv_backward_input_body(dy, batch, off, positions, w, dx, ss, 25, 32, 64); \
+        else conv_backward_input_body(dy, batch, off, positions, w, dx, ss, taps, c, out); \
+    } while (0)
+INSTANTIATE(conv_backward_input, (const float *dy, long batch, const int32_t *off, long positions, long taps, long c,
+                                  const float *w, long out, float *dx, long ss),
+            (dy, batch, off, positions, w, dx, ss, taps, c, out))
+void dtk_conv_backward_input(const float *dy, long batch, const int32_t *off, long positions, long taps, long c,
+                             const float *w, long out, float *dx, long ss) {
+    if (out > DTK_MAX_OUT || c > DTK_MAX_CHANNELS) abort();   /* a caller's error: Conv2d checks */
+    DISPATCH(conv_backward_input, (dy, batch, off, positions, taps, c, w, out, dx, ss));
+}

@@ -12,15 +12,22 @@ import CKernels
 /// inputs each (ky, kx) tap is one contiguous run of `in` floats; W′ is W permuted to that
 /// order (a copy of out·K floats per pass), and dW′ is permuted back into dW.
 public final class Conv2d: Layer {
-    /// How the forward pass and the input gradient are computed. A one-channel first layer
-    /// (K = 16 or 25) makes GEMMs too thin for BLAS, and unrolling it costs more than the
-    /// arithmetic: there a direct kernel (CKernels) computes y and dx without unrolling
-    /// (measured in docs/performance.md). The weight gradient always goes through im2col + sgemm.
+    /// How the forward pass and the input gradient are computed. The models' convolutions make
+    /// thin GEMMs (N = 16 to 64 output channels, K = 16 to 800), where unrolling the patches and
+    /// OpenBLAS's packing cost as much as the arithmetic: direct kernels (CKernels) compute y
+    /// and dx from the input without unrolling, four output positions at a time (measured in
+    /// docs/performance.md). They take a one-channel input (at most 64 taps) or an `hwc` input of
+    /// at most 64 channels, with at most 64 outputs; other shapes use im2col + sgemm. The weight
+    /// gradient, a GEMM over the whole batch, always goes through im2col + sgemm.
     public enum Lowering: Sendable { case gemm, direct }
+
+    static func directPossible(_ c: Int, _ kernel: Int, _ out: Int, _ layout: Layout) -> Bool {
+        out <= 64 && (c == 1 ? kernel * kernel <= 64 : (layout == .hwc && c <= 64))
+    }
     public var lowering: Lowering {
         didSet {
-            precondition(lowering == .gemm || (inChannels == 1 && kernel * kernel <= 64 && outChannels <= 64),
-                         "the direct kernel takes one input channel, at most 64 taps and 64 outputs")
+            precondition(lowering == .gemm || Conv2d.directPossible(inChannels, kernel, outChannels, inputLayout),
+                         "the direct kernels take one input channel (at most 64 taps) or an hwc input, at most 64 channels in and out")
         }
     }
     public let inChannels, outChannels, kernel, stride, padding: Int
@@ -84,7 +91,7 @@ public final class Conv2d: Layer {
             }
         }
         tapOffset = offsets
-        lowering = input.channels == 1 && kernel * kernel <= 64 && outChannels <= 64 ? .direct : .gemm
+        lowering = Conv2d.directPossible(input.channels, kernel, outChannels, layout) ? .direct : .gemm
         wPermuted = FloatBuffer(count: outChannels * input.channels * kernel * kernel)
         dwPermuted = FloatBuffer(count: outChannels * input.channels * kernel * kernel)
         wTransposed = FloatBuffer(count: outChannels * input.channels * kernel * kernel)
@@ -143,8 +150,14 @@ public final class Conv2d: Layer {
             // W′ (out, taps) transposed to (taps, out), so each tap adds a run of out weights.
             let wt = wTransposed.pointer
             for o in 0..<outChannels { for t in 0..<k { wt[t * outChannels + o] = wPermuted.pointer[o * k + t] } }
+            GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
             tapOffset.withUnsafeBufferPointer { offsets in
-                dtk_conv1_forward(x, inputShape.count, batch, offsets.baseAddress, positions, k, wt, b, outChannels, y)
+                if inChannels == 1 {
+                    dtk_conv1_forward(x, inputShape.count, batch, offsets.baseAddress, positions, k, wt, b, outChannels, y)
+                } else {
+                    dtk_conv_forward(x, inputShape.count, batch, offsets.baseAddress, positions, kernel * kernel, inChannels,
+                                     wt, b, outChannels, y)
+                }
             }
             return
         }
@@ -171,9 +184,14 @@ public final class Conv2d: Layer {
         if let dx {
             dx.update(repeating: 0, count: batch * n)
             if lowering == .direct {
-                // One input channel: W′ is W, (out, taps).
+                GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
                 tapOffset.withUnsafeBufferPointer { offsets in
-                    dtk_conv1_backward_input(dy, batch, offsets.baseAddress, positions, k, w, outChannels, dx, n)
+                    if c == 1 {   // W′ is W, (out, taps)
+                        dtk_conv1_backward_input(dy, batch, offsets.baseAddress, positions, k, w, outChannels, dx, n)
+                    } else {
+                        dtk_conv_backward_input(dy, batch, offsets.baseAddress, positions, taps, c, wPermuted.pointer,
+                                                outChannels, dx, n)
+                    }
                 }
             }
         }

@@ -20,8 +20,9 @@ public enum BLASThreads {
     public static var current: Int { Int(openblas_get_num_threads()) }
 }
 
-/// Counts the floating-point operations issued through `sgemm` in this process, so
-/// benchmarks report achieved GFLOP/s from the real calls rather than a formula.
+/// Counts the floating-point operations issued through `sgemm` and the direct convolution
+/// kernels (the multiply-adds of the GEMMs they replace) in this process, so benchmarks report
+/// achieved GFLOP/s from the real calls rather than a formula.
 public enum GEMMCounter {
     nonisolated(unsafe) public static var flops = 0
 }

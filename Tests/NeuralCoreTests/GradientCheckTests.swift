@@ -86,18 +86,21 @@ final class GradientCheckTests: XCTestCase {
         XCTAssertEqual(conv.chunkSamples, 1)
     }
 
-    /// One-channel convolutions run a direct kernel by default; it must give the outputs and
-    /// gradients of the im2col + sgemm lowering (the models' first layers and odd shapes), and
-    /// both must pass the finite-difference check.
-    func testDirectOneChannelConvolutionEqualsGEMMLowering() {
-        let shapes: [(Shape, Int, Int, Int, Int)] = [
-            (Shape(1, 28, 28), 16, 4, 2, 1), (Shape(1, 28, 28), 32, 5, 1, 2), (Shape(1, 7, 9), 5, 3, 2, 0),
-            (Shape(1, 6, 6), 3, 2, 1, 1),
+    /// One-channel and hwc convolutions run direct kernels by default; they must give the outputs
+    /// and gradients of the im2col + sgemm lowering (the models' layers, odd shapes, position
+    /// counts that are not a multiple of the kernels' block of 4), and both must pass the
+    /// finite-difference check.
+    func testDirectConvolutionEqualsGEMMLowering() {
+        let shapes: [(Shape, Layout, Int, Int, Int, Int)] = [
+            (Shape(1, 28, 28), .chw, 16, 4, 2, 1), (Shape(1, 28, 28), .chw, 32, 5, 1, 2), (Shape(1, 7, 9), .chw, 5, 3, 2, 0),
+            (Shape(1, 6, 6), .chw, 3, 2, 1, 1),
+            (Shape(16, 14, 14), .hwc, 32, 4, 2, 1), (Shape(32, 14, 14), .hwc, 64, 5, 1, 2), (Shape(3, 7, 5), .hwc, 5, 3, 2, 1),
+            (Shape(7, 5, 6), .hwc, 2, 2, 1, 0),
         ]
-        for (i, (shape, out, k, stride, pad)) in shapes.enumerated() {
+        for (i, (shape, layout, out, k, stride, pad)) in shapes.enumerated() {
             func run(_ lowering: Conv2d.Lowering) -> (y: [Float], dw: [Float], dx: [Float]) {
-                let conv = Conv2d(input: shape, layout: .chw, outChannels: out, kernel: k, stride: stride, padding: pad)
-                XCTAssertEqual(conv.lowering, .direct, "one-channel \(conv.name) should default to the direct kernel")
+                let conv = Conv2d(input: shape, layout: layout, outChannels: out, kernel: k, stride: stride, padding: pad)
+                XCTAssertEqual(conv.lowering, .direct, "\(conv.name) on \(layout) should default to the direct kernels")
                 conv.lowering = lowering
                 let net = Network(layers: [conv])
                 net.initialize(seed: 90 + UInt64(i))
@@ -119,10 +122,14 @@ final class GradientCheckTests: XCTestCase {
         for lowering in [Conv2d.Lowering.direct, .gemm] {
             let conv = Conv2d(input: Shape(1, 7, 6), layout: .chw, outChannels: 4, kernel: 3, stride: 2, padding: 1)
             conv.lowering = lowering
-            check(Network(layers: [conv]), batch: 2, seed: 95)
+            let second = Conv2d(input: conv.outputShape, layout: .hwc, outChannels: 3, kernel: 2, stride: 1, padding: 1)
+            second.lowering = lowering
+            check(Network(layers: [conv, second]), batch: 2, seed: 95)
         }
         let multi = Conv2d(input: Shape(2, 6, 6), layout: .chw, outChannels: 3, kernel: 3)
-        XCTAssertEqual(multi.lowering, .gemm, "several input channels use im2col + sgemm")
+        XCTAssertEqual(multi.lowering, .gemm, "several channels in chw layout use im2col + sgemm")
+        let wide = Conv2d(input: Shape(65, 6, 6), layout: .hwc, outChannels: 3, kernel: 3)
+        XCTAssertEqual(wide.lowering, .gemm, "over 64 channels use im2col + sgemm")
     }
 
     func testReLU() {

@@ -31,4 +31,15 @@ void dtk_conv1_forward(const float *x, long sampleStride, long batch, const int3
    (w: out x taps, PyTorch's layout for one input channel). dx is accumulated, not overwritten. */
 void dtk_conv1_backward_input(const float *dy, long batch, const int32_t *off, long positions, long taps,
                               const float *w, long out, float *dx, long sampleStride);
+
+/* Direct convolution of an hwc input of c channels (c <= 64, out <= 64), without unrolling:
+   y[(s*positions + p)*out + o] = b[o] + sum_{t, ci} x[s*sampleStride + off[p*taps + t] + ci] * wt[(t*c + ci)*out + o]
+   (wt: (taps*c) x out). */
+void dtk_conv_forward(const float *x, long sampleStride, long batch, const int32_t *off, long positions,
+                      long taps, long c, const float *wt, const float *b, long out, float *y);
+
+/* Its input gradient: dx[s*sampleStride + off[p*taps + t] + ci] += sum_o dy[(s*positions + p)*out + o] * w[o*taps*c + t*c + ci]
+   (w: out x taps*c in (tap, channel) order). dx is accumulated, not overwritten. */
+void dtk_conv_backward_input(const float *dy, long batch, const int32_t *off, long positions, long taps, long c,
+                             const float *w, long out, float *dx, long sampleStride);
 #endif
