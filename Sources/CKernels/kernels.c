@@ -212,49 +212,98 @@ void dtk_conv_forward(const float *x, long ss, long batch, const int32_t *off, l
     DISPATCH(conv_forward, (x, ss, batch, off, positions, taps, c, wt, b, out, y));
 }
 
-/* Its input gradient, four positions at a time sharing each weight row:
-   dx[s*ss + off[p*taps + t] + ci] += sum_o dy[(s*positions + p)*out + o] * w[o*K + t*c + ci]
-   with w: out x K, K = taps*c in (tap, channel) order. dx is accumulated. */
+/* Its input gradient, four positions and two taps at a time, so each broadcast dy value serves
+   two weight rows and each weight row four positions:
+   dx[s*ss + off[p*taps + t] + ci] += sum_o dy[(s*positions + p)*out + o] * wb[(t*out + o)*c + ci]
+   with wb: (taps, out, c). dx is accumulated. */
 INLINE void conv_backward_input_body(const float *restrict dy, long batch, const int32_t *restrict off,
-                                     long positions, const float *restrict w, float *restrict dx, long ss,
+                                     long positions, const float *restrict wb, float *restrict dx, long ss,
                                      long taps, long c, long out) {
-    long kdim = taps * c;
     for (long s = 0; s < batch; s++) {
         float *dxs = dx + s * ss;
         for (long p0 = 0; p0 < positions; p0 += DTK_BLOCK) {
             long np = positions - p0 < DTK_BLOCK ? positions - p0 : DTK_BLOCK;
             const float *dr[DTK_BLOCK];
             for (long q = 0; q < DTK_BLOCK; q++) dr[q] = dy + (s * positions + p0 + (q < np ? q : 0)) * out;
-            for (long t = 0; t < taps; t++) {
-                float g[DTK_BLOCK][DTK_MAX_CHANNELS];
-                for (long q = 0; q < DTK_BLOCK; q++) for (long ci = 0; ci < c; ci++) g[q][ci] = 0;
+            for (long t = 0; t < taps; t += 2) {
+                long pair = t + 1 < taps;
+                const float *w0 = wb + t * out * c, *w1 = wb + (t + pair) * out * c;
+                float g0[DTK_BLOCK][DTK_MAX_CHANNELS], g1[DTK_BLOCK][DTK_MAX_CHANNELS];
+                for (long q = 0; q < DTK_BLOCK; q++) for (long ci = 0; ci < c; ci++) { g0[q][ci] = 0; g1[q][ci] = 0; }
                 for (long o = 0; o < out; o++) {
-                    const float *wr = w + o * kdim + t * c;
+                    const float *a = w0 + o * c, *b = w1 + o * c;
                     for (long q = 0; q < DTK_BLOCK; q++) {
                         float d = dr[q][o];
-                        for (long ci = 0; ci < c; ci++) g[q][ci] += d * wr[ci];
+                        for (long ci = 0; ci < c; ci++) { g0[q][ci] += d * a[ci]; g1[q][ci] += d * b[ci]; }
                     }
                 }
                 for (long q = 0; q < np; q++) {
-                    int32_t k = off[(p0 + q) * taps + t];
-                    if (k < 0) continue;
-                    float *d = dxs + k;
-                    for (long ci = 0; ci < c; ci++) d[ci] += g[q][ci];
+                    int32_t k0 = off[(p0 + q) * taps + t];
+                    if (k0 >= 0) { float *d = dxs + k0; for (long ci = 0; ci < c; ci++) d[ci] += g0[q][ci]; }
+                    if (!pair) continue;
+                    int32_t k1 = off[(p0 + q) * taps + t + 1];
+                    if (k1 >= 0) { float *d = dxs + k1; for (long ci = 0; ci < c; ci++) d[ci] += g1[q][ci]; }
                 }
             }
         }
     }
 }
-#define conv_backward_input_call(dy, batch, off, positions, w, dx, ss, taps, c, out) do { \
-        if (taps == 16 && c == 16 && out == 32) conv_backward_input_body(dy, batch, off, positions, w, dx, ss, 16, 16, 32); \
-        else if (taps == 25 && c == 32 && out == 64) conv_backward_input_body(dy, batch, off, positions, w, dx, ss, 25, 32, 64); \
-        else conv_backward_input_body(dy, batch, off, positions, w, dx, ss, taps, c, out); \
+#define conv_backward_input_call(dy, batch, off, positions, wb, dx, ss, taps, c, out) do { \
+        if (taps == 16 && c == 16 && out == 32) conv_backward_input_body(dy, batch, off, positions, wb, dx, ss, 16, 16, 32); \
+        else if (taps == 25 && c == 32 && out == 64) conv_backward_input_body(dy, batch, off, positions, wb, dx, ss, 25, 32, 64); \
+        else conv_backward_input_body(dy, batch, off, positions, wb, dx, ss, taps, c, out); \
     } while (0)
 INSTANTIATE(conv_backward_input, (const float *dy, long batch, const int32_t *off, long positions, long taps, long c,
-                                  const float *w, long out, float *dx, long ss),
-            (dy, batch, off, positions, w, dx, ss, taps, c, out))
+                                  const float *wb, long out, float *dx, long ss),
+            (dy, batch, off, positions, wb, dx, ss, taps, c, out))
 void dtk_conv_backward_input(const float *dy, long batch, const int32_t *off, long positions, long taps, long c,
-                             const float *w, long out, float *dx, long ss) {
+                             const float *wb, long out, float *dx, long ss) {
     if (out > DTK_MAX_OUT || c > DTK_MAX_CHANNELS) abort();   /* a caller's error: Conv2d checks */
-    DISPATCH(conv_backward_input, (dy, batch, off, positions, taps, c, w, out, dx, ss));
+    DISPATCH(conv_backward_input, (dy, batch, off, positions, taps, c, wb, out, dx, ss));
+}
+
+/* Max pooling backward on hwc activations, window k x k with stride k: for each output (s, oy,
+   ox) and channel, the first window element in row-major order equal to the maximum y (or the
+   first NaN when y is NaN) gets dy, the others nothing. Windows do not overlap, so dx is
+   written, not accumulated; rows and columns past the last window are zeroed. */
+INLINE void maxpool_backward_body(const float *restrict x, const float *restrict y, const float *restrict dy,
+                                  float *restrict dx, long batch, long h, long w, long c, long k) {
+    long oh = h / k, ow = w / k;
+    float left[DTK_MAX_CHANNELS * 4];
+    for (long s = 0; s < batch; s++) {
+        const float *xs = x + s * h * w * c;
+        float *dxs = dx + s * h * w * c;
+        for (long i = 0; i < h * w * c; i++) dxs[i] = 0;
+        for (long oy = 0; oy < oh; oy++) {
+            for (long ox = 0; ox < ow; ox++) {
+                const float *best = y + ((s * oh + oy) * ow + ox) * c;
+                const float *g = dy + ((s * oh + oy) * ow + ox) * c;
+                for (long ch0 = 0; ch0 < c; ch0 += DTK_MAX_CHANNELS * 4) {
+                    long cc = c - ch0 < DTK_MAX_CHANNELS * 4 ? c - ch0 : DTK_MAX_CHANNELS * 4;
+                    for (long ch = 0; ch < cc; ch++) left[ch] = g[ch0 + ch];
+                    for (long ky = 0; ky < k; ky++) {
+                        for (long kx = 0; kx < k; kx++) {
+                            long t = ((oy * k + ky) * w + ox * k + kx) * c + ch0;
+                            const float *v = xs + t;
+                            float *d = dxs + t;
+                            for (long ch = 0; ch < cc; ch++) {
+                                float a = v[ch], m = best[ch0 + ch];
+                                int hit = a == m || (a != a && m != m);
+                                d[ch] = hit ? left[ch] : 0.0f;
+                                left[ch] = hit ? 0.0f : left[ch];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+#define maxpool_backward_call maxpool_backward_body
+INSTANTIATE(maxpool_backward, (const float *x, const float *y, const float *dy, float *dx, long batch, long h, long w,
+                               long c, long k),
+            (x, y, dy, dx, batch, h, w, c, k))
+void dtk_maxpool_backward(const float *x, const float *y, const float *dy, float *dx, long batch, long h, long w,
+                          long c, long k) {
+    DISPATCH(maxpool_backward, (x, y, dy, dx, batch, h, w, c, k));
 }

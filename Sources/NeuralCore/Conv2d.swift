@@ -53,7 +53,8 @@ public final class Conv2d: Layer {
     /// W and dW in (out, ky, kx, in) order.
     private let wPermuted: FloatBuffer
     private let dwPermuted: FloatBuffer
-    /// W′ as (taps, out), for the direct kernel.
+    /// W′ rearranged for a direct kernel: (taps·in, out) in the forward pass, (taps, out, in)
+    /// in the input-gradient pass of an hwc input (rewritten by each pass).
     private let wTransposed: FloatBuffer
     private var capacity = 0
     /// Input offset of the first channel of each (output position, tap), or -1 for padding.
@@ -189,8 +190,14 @@ public final class Conv2d: Layer {
                     if c == 1 {   // W′ is W, (out, taps)
                         dtk_conv1_backward_input(dy, batch, offsets.baseAddress, positions, k, w, outChannels, dx, n)
                     } else {
-                        dtk_conv_backward_input(dy, batch, offsets.baseAddress, positions, taps, c, wPermuted.pointer,
-                                                outChannels, dx, n)
+                        // W′ (out, taps, c) → (taps, out, c): one tap's weights contiguous.
+                        let wb = wTransposed.pointer, wp = wPermuted.pointer
+                        for t in 0..<taps {
+                            for o in 0..<outChannels {
+                                (wb + (t * outChannels + o) * c).update(from: wp + (o * taps + t) * c, count: c)
+                            }
+                        }
+                        dtk_conv_backward_input(dy, batch, offsets.baseAddress, positions, taps, c, wb, outChannels, dx, n)
                     }
                 }
             }

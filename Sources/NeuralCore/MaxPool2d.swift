@@ -1,3 +1,5 @@
+import CKernels
+
 /// Max pooling with a k×k window and stride k (PyTorch `nn.MaxPool2d(k)`), on `hwc`
 /// activations. Backward routes each dy to its window's winner, found again from x and y (the
 /// first element in row-major window order equal to the maximum, or the first NaN, as in
@@ -51,25 +53,6 @@ public final class MaxPool2d: Layer {
     public func backward(x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, batch: Int, parameterGradients: Bool) {
         guard let dx else { return }
-        let c = inputShape.channels, o = outputShape, n = inputShape.count
-        dx.update(repeating: 0, count: batch * n)
-        for s in 0..<batch {
-            let xs = x + s * n, dxs = dx + s * n
-            for oy in 0..<o.height {
-                for ox in 0..<o.width {
-                    let j = ((s * o.height + oy) * o.width + ox) * c
-                    for ch in 0..<c {
-                        let best = y[j + ch]
-                        search: for ky in 0..<kernel {
-                            for kx in 0..<kernel {
-                                let idx = tap(oy, ox, ky, kx) + ch
-                                let v = xs[idx]
-                                if v == best || (v != v && best != best) { dxs[idx] += dy[j + ch]; break search }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        dtk_maxpool_backward(x, y, dy, dx, batch, inputShape.height, inputShape.width, inputShape.channels, kernel)
     }
 }

@@ -38,8 +38,13 @@ void dtk_conv1_backward_input(const float *dy, long batch, const int32_t *off, l
 void dtk_conv_forward(const float *x, long sampleStride, long batch, const int32_t *off, long positions,
                       long taps, long c, const float *wt, const float *b, long out, float *y);
 
-/* Its input gradient: dx[s*sampleStride + off[p*taps + t] + ci] += sum_o dy[(s*positions + p)*out + o] * w[o*taps*c + t*c + ci]
-   (w: out x taps*c in (tap, channel) order). dx is accumulated, not overwritten. */
+/* Its input gradient: dx[s*sampleStride + off[p*taps + t] + ci] += sum_o dy[(s*positions + p)*out + o] * wb[(t*out + o)*c + ci]
+   (wb: the weight as (taps, out, c)). dx is accumulated, not overwritten. */
 void dtk_conv_backward_input(const float *dy, long batch, const int32_t *off, long positions, long taps, long c,
-                             const float *w, long out, float *dx, long sampleStride);
+                             const float *wb, long out, float *dx, long sampleStride);
+
+/* Max pooling backward, hwc, k x k windows with stride k over h x w x c samples: each dy goes to
+   the first window element equal to its maximum y (the first NaN when y is NaN); dx is written. */
+void dtk_maxpool_backward(const float *x, const float *y, const float *dy, float *dx, long batch, long h, long w,
+                          long c, long k);
 #endif
