@@ -1,5 +1,6 @@
 #include "CKernels.h"
 #include <stdlib.h>
+#include <string.h>
 
 int dtk_vector_level(void) {
 #if defined(__x86_64__)
@@ -306,4 +307,125 @@ INSTANTIATE(maxpool_backward, (const float *x, const float *y, const float *dy, 
 void dtk_maxpool_backward(const float *x, const float *y, const float *dy, float *dx, long batch, long h, long w,
                           long c, long k) {
     DISPATCH(maxpool_backward, (x, y, dy, dx, batch, h, w, c, k));
+}
+
+/* Weight and bias gradients of a one-channel convolution, without unrolling:
+   dw[o*taps + t] += sum_{s,p} dy[(s*positions + p)*out + o] * x[s*ss + off[p*taps + t]],
+   db[o] += sum_{s,p} dy[(s*positions + p)*out + o]. Sixteen outputs at a time, so with
+   compile-time taps the accumulators (taps x 16) stay in vector registers over the batch. */
+typedef float dtk_v16 __attribute__((vector_size(64), aligned(4)));
+INLINE void conv1_backward_weight_body(const float *restrict x, long ss, long batch, const int32_t *restrict off,
+                                       long positions, const float *restrict dy, float *restrict dw,
+                                       float *restrict db, long taps, long out) {
+    if (out % 16 == 0) {
+        /* Vector accumulators: acc[t] holds 16 outputs of tap t. */
+        for (long o0 = 0; o0 < out; o0 += 16) {
+            /* Per-sample partial sums in registers, added to the totals after each sample, so
+               rounding grows with the positions of one sample, not of the whole batch. */
+            dtk_v16 total[DTK_MAX_TAPS], acc[DTK_MAX_TAPS], accb = {0};
+            for (long t = 0; t < taps; t++) total[t] = (dtk_v16){0};
+            for (long s = 0; s < batch; s++) {
+                for (long t = 0; t < taps; t++) acc[t] = (dtk_v16){0};
+                const float *xs = x + s * ss;
+                for (long p = 0; p < positions; p++) {
+                    dtk_v16 d;
+                    memcpy(&d, dy + (s * positions + p) * out + o0, sizeof d);
+                    const int32_t *op = off + p * taps;
+                    accb += d;
+                    for (long t = 0; t < taps; t++) {
+                        int32_t k = op[t];
+                        float v = k < 0 ? 0.0f : xs[k];
+                        acc[t] += v * d;
+                    }
+                }
+                for (long t = 0; t < taps; t++) total[t] += acc[t];
+            }
+            for (long o = 0; o < 16; o++) {
+                db[o0 + o] += accb[o];
+                for (long t = 0; t < taps; t++) dw[(o0 + o) * taps + t] += total[t][o];
+            }
+        }
+        return;
+    }
+    for (long s = 0; s < batch; s++) {
+        const float *xs = x + s * ss;
+        for (long p = 0; p < positions; p++) {
+            const float *dr = dy + (s * positions + p) * out;
+            const int32_t *op = off + p * taps;
+            for (long o = 0; o < out; o++) {
+                db[o] += dr[o];
+                for (long t = 0; t < taps; t++) { int32_t k = op[t]; if (k >= 0) dw[o * taps + t] += dr[o] * xs[k]; }
+            }
+        }
+    }
+}
+#define conv1_backward_weight_call(x, ss, batch, off, positions, dy, dw, db, taps, out) do { \
+        if (taps == 16 && out == 16) conv1_backward_weight_body(x, ss, batch, off, positions, dy, dw, db, 16, 16); \
+        else if (taps == 25 && out == 32) conv1_backward_weight_body(x, ss, batch, off, positions, dy, dw, db, 25, 32); \
+        else conv1_backward_weight_body(x, ss, batch, off, positions, dy, dw, db, taps, out); \
+    } while (0)
+INSTANTIATE(conv1_backward_weight, (const float *x, long ss, long batch, const int32_t *off, long positions, long taps,
+                                    const float *dy, long out, float *dw, float *db),
+            (x, ss, batch, off, positions, dy, dw, db, taps, out))
+void dtk_conv1_backward_weight(const float *x, long ss, long batch, const int32_t *off, long positions, long taps,
+                               const float *dy, long out, float *dw, float *db) {
+    if (taps > DTK_MAX_TAPS) abort();   /* a caller's error: Conv2d checks */
+    DISPATCH(conv1_backward_weight, (x, ss, batch, off, positions, taps, dy, out, dw, db));
+}
+
+/* Weight and bias gradients of an hwc convolution with c a multiple of 16 (c <= 64), without
+   unrolling: dwp[(o*taps + t)*c + ci] += sum_{s,p} dy[(s*positions + p)*out + o] * x[s*ss + off[p*taps + t] + ci],
+   db[o] += sum_{s,p} dy[...]. Samples go a few at a time (their activations stay in L2); for
+   each tap and block of 8 outputs the accumulators (8 x c floats) stay in vector registers. */
+#define DTK_WEIGHT_SAMPLES 8
+INLINE void conv_backward_weight_body(const float *restrict x, long ss, long batch, const int32_t *restrict off,
+                                      long positions, const float *restrict dy, float *restrict dwp,
+                                      float *restrict db, long taps, long c, long out) {
+    long cv = c / 16;
+    for (long s0 = 0; s0 < batch; s0 += DTK_WEIGHT_SAMPLES) {
+        long s1 = s0 + DTK_WEIGHT_SAMPLES < batch ? s0 + DTK_WEIGHT_SAMPLES : batch;
+        for (long t = 0; t < taps; t++) {
+            for (long o0 = 0; o0 < out; o0 += 8) {
+                long oc = out - o0 < 8 ? out - o0 : 8;
+                dtk_v16 acc[8][DTK_MAX_CHANNELS / 16];
+                for (long oo = 0; oo < 8; oo++) for (long j = 0; j < cv; j++) {
+                    if (oo < oc) memcpy(&acc[oo][j], dwp + ((o0 + oo) * taps + t) * c + 16 * j, sizeof(dtk_v16));
+                    else acc[oo][j] = (dtk_v16){0};
+                }
+                for (long s = s0; s < s1; s++) {
+                    const float *xs = x + s * ss;
+                    for (long p = 0; p < positions; p++) {
+                        int32_t k = off[p * taps + t];
+                        if (k < 0) continue;
+                        dtk_v16 xv[DTK_MAX_CHANNELS / 16];
+                        for (long j = 0; j < cv; j++) memcpy(&xv[j], xs + k + 16 * j, sizeof(dtk_v16));
+                        const float *dr = dy + (s * positions + p) * out + o0;
+                        for (long oo = 0; oo < oc; oo++) {
+                            float d = dr[oo];
+                            for (long j = 0; j < cv; j++) acc[oo][j] += d * xv[j];
+                        }
+                    }
+                }
+                for (long oo = 0; oo < oc; oo++) for (long j = 0; j < cv; j++)
+                    memcpy(dwp + ((o0 + oo) * taps + t) * c + 16 * j, &acc[oo][j], sizeof(dtk_v16));
+            }
+        }
+    }
+    for (long r = 0; r < batch * positions; r++) {
+        const float *dr = dy + r * out;
+        for (long o = 0; o < out; o++) db[o] += dr[o];
+    }
+}
+#define conv_backward_weight_call(x, ss, batch, off, positions, dy, dwp, db, taps, c, out) do { \
+        if (taps == 16 && c == 16 && out == 32) conv_backward_weight_body(x, ss, batch, off, positions, dy, dwp, db, 16, 16, 32); \
+        else if (taps == 25 && c == 32 && out == 64) conv_backward_weight_body(x, ss, batch, off, positions, dy, dwp, db, 25, 32, 64); \
+        else conv_backward_weight_body(x, ss, batch, off, positions, dy, dwp, db, taps, c, out); \
+    } while (0)
+INSTANTIATE(conv_backward_weight, (const float *x, long ss, long batch, const int32_t *off, long positions, long taps,
+                                   long c, const float *dy, long out, float *dwp, float *db),
+            (x, ss, batch, off, positions, dy, dwp, db, taps, c, out))
+void dtk_conv_backward_weight(const float *x, long ss, long batch, const int32_t *off, long positions, long taps,
+                              long c, const float *dy, long out, float *dwp, float *db) {
+    if (c % 16 != 0 || c > DTK_MAX_CHANNELS) abort();   /* a caller's error: Conv2d checks */
+    DISPATCH(conv_backward_weight, (x, ss, batch, off, positions, taps, c, dy, out, dwp, db));
 }

@@ -18,7 +18,8 @@ public final class Conv2d: Layer {
     /// and dx from the input without unrolling, four output positions at a time (measured in
     /// docs/performance.md). They take a one-channel input (at most 64 taps) or an `hwc` input of
     /// at most 64 channels, with at most 64 outputs; other shapes use im2col + sgemm. The weight
-    /// gradient, a GEMM over the whole batch, always goes through im2col + sgemm.
+    /// gradient, a GEMM over the whole batch, has direct kernels too for one-channel inputs and
+    /// for hwc inputs of 16, 32, 48 or 64 channels (accumulators held in vector registers).
     public enum Lowering: Sendable { case gemm, direct }
 
     static func directPossible(_ c: Int, _ kernel: Int, _ out: Int, _ layout: Layout) -> Bool {
@@ -181,7 +182,25 @@ public final class Conv2d: Layer {
                          dx: UnsafeMutablePointer<Float>?, batch: Int, parameterGradients: Bool) {
         let positions = outputShape.height * outputShape.width, k = patch
         let n = inputShape.count, c = inChannels, cs = channelStride, taps = kernel * kernel
-        if parameterGradients { dwPermuted.zero() }
+        // One input channel: the weight gradient too without unrolling (W′ is W).
+        let directWeights = parameterGradients && lowering == .direct && c == 1
+        if directWeights {
+            GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
+            tapOffset.withUnsafeBufferPointer { offsets in
+                dtk_conv1_backward_weight(x, n, batch, offsets.baseAddress, positions, k, dy, outChannels, dw, db)
+            }
+        }
+        let gemmWeights = parameterGradients && !directWeights
+        if gemmWeights { dwPermuted.zero() }
+        // hwc input with a multiple of 16 channels: the weight gradient without unrolling, into W′'s order.
+        let directHWCWeights = gemmWeights && lowering == .direct && c % 16 == 0
+        if directHWCWeights {
+            GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
+            tapOffset.withUnsafeBufferPointer { offsets in
+                dtk_conv_backward_weight(x, n, batch, offsets.baseAddress, positions, taps, c, dy, outChannels,
+                                         dwPermuted.pointer, db)
+            }
+        }
         if let dx {
             dx.update(repeating: 0, count: batch * n)
             if lowering == .direct {
@@ -207,7 +226,7 @@ public final class Conv2d: Layer {
             let count = min(chunkSamples, batch - s0)
             let rows = count * positions
             let dyc = dy + s0 * positions * outChannels
-            if parameterGradients {
+            if gemmWeights && !directHWCWeights {
                 im2col(x, from: s0, count: count)
                 sgemm(transA: true, m: outChannels, n: k, k: rows, a: dyc, lda: outChannels,
                       b: col!.pointer, ldb: k, beta: 1, c: dwPermuted.pointer, ldc: k)
@@ -225,7 +244,7 @@ public final class Conv2d: Layer {
             }
             s0 += count
         }
-        if parameterGradients {
+        if gemmWeights {
             let kk = kernel * kernel, dwp = dwPermuted.pointer
             for o in 0..<outChannels {
                 for ci in 0..<c { for t in 0..<kk { dw[(o * c + ci) * kk + t] += dwp[(o * kk + t) * c + ci] } }

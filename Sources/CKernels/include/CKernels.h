@@ -32,6 +32,18 @@ void dtk_conv1_forward(const float *x, long sampleStride, long batch, const int3
 void dtk_conv1_backward_input(const float *dy, long batch, const int32_t *off, long positions, long taps,
                               const float *w, long out, float *dx, long sampleStride);
 
+/* Weight and bias gradients of a one-channel convolution (w: out x taps), accumulated:
+   dw[o*taps + t] += sum_{s,p} dy[(s*positions + p)*out + o] * x[s*sampleStride + off[p*taps + t]],
+   db[o] += sum_{s,p} dy[(s*positions + p)*out + o]. */
+void dtk_conv1_backward_weight(const float *x, long sampleStride, long batch, const int32_t *off, long positions,
+                               long taps, const float *dy, long out, float *dw, float *db);
+
+/* Weight and bias gradients of an hwc convolution, c a multiple of 16 and at most 64, accumulated:
+   dwp[(o*taps + t)*c + ci] += sum_{s,p} dy[(s*positions + p)*out + o] * x[s*sampleStride + off[p*taps + t] + ci]
+   (dwp: the weight gradient as (out, taps, c)), db[o] += sum_{s,p} dy[(s*positions + p)*out + o]. */
+void dtk_conv_backward_weight(const float *x, long sampleStride, long batch, const int32_t *off, long positions,
+                              long taps, long c, const float *dy, long out, float *dwp, float *db);
+
 /* Direct convolution of an hwc input of c channels (c <= 64, out <= 64), without unrolling:
    y[(s*positions + p)*out + o] = b[o] + sum_{t, ci} x[s*sampleStride + off[p*taps + t] + ci] * wt[(t*c + ci)*out + o]
    (wt: (taps*c) x out). */
