@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Observatory", dependencies: ["DataIO"]),
         // Data, sharding, optimizer, schedules, trainer loop, checkpoints, metrics.
         .target(name: "Training",
-                dependencies: ["NeuralCore", "Adversarial", "Distributed", "DataIO", "Observatory"]),
+                dependencies: ["NeuralCore", "Adversarial", "Distributed", "DataIO", "Observatory", "CKernels"]),
         .executableTarget(name: "dist-train", dependencies: [
             "Training", "NeuralCore", "Adversarial", "Distributed", "DataIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

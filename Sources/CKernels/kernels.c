@@ -429,3 +429,55 @@ void dtk_conv_backward_weight(const float *x, long ss, long batch, const int32_t
     if (c % 16 != 0 || c > DTK_MAX_CHANNELS) abort();   /* a caller's error: Conv2d checks */
     DISPATCH(conv_backward_weight, (x, ss, batch, off, positions, taps, c, dy, out, dwp, db));
 }
+
+/* SGD with momentum and weight decay (PyTorch's torch.optim.SGD, dampening 0, no Nesterov):
+   g = grad + wd*p; v = momentum*v + g; p -= lr*v. */
+INLINE void sgd_step_body(float *restrict p, const float *restrict grad, float *restrict v, long n,
+                          float lr, float momentum, float wd) {
+    for (long i = 0; i < n; i++) {
+        float g = grad[i] + wd * p[i];
+        float vi = momentum * v[i] + g;
+        v[i] = vi;
+        p[i] -= lr * vi;
+    }
+}
+#define sgd_step_call sgd_step_body
+INSTANTIATE(sgd_step, (float *p, const float *grad, float *v, long n, float lr, float momentum, float wd),
+            (p, grad, v, n, lr, momentum, wd))
+void dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd) {
+    DISPATCH(sgd_step, (p, grad, v, n, lr, momentum, wd));
+}
+
+/* 1 if the SGD update would leave every parameter finite (checked without writing): the largest
+   magnitude bit pattern of the updated values stays below that of infinity (an integer max,
+   which vectorises, unlike a float sum). */
+INLINE int sgd_stays_finite_body(const float *restrict p, const float *restrict grad, const float *restrict v,
+                                 long n, float lr, float momentum, float wd) {
+    uint32_t largest = 0;
+    for (long i = 0; i < n; i++) {
+        float next = p[i] - lr * (momentum * v[i] + grad[i] + wd * p[i]);
+        uint32_t bits;
+        memcpy(&bits, &next, sizeof bits);
+        bits &= 0x7FFFFFFFu;
+        largest = bits > largest ? bits : largest;
+    }
+    return largest < 0x7F800000u;
+}
+#define INSTANTIATE_RETURNING(name, params, args) \
+    static AVX512 int name##_avx512 params { return name##_body args; } \
+    static AVX2 int name##_avx2 params { return name##_body args; } \
+    static int name##_base params { return name##_body args; }
+#if defined(__x86_64__)
+INSTANTIATE_RETURNING(sgd_stays_finite, (const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd),
+                      (p, grad, v, n, lr, momentum, wd))
+int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd) {
+    int level = dtk_vector_level();
+    if (level == 2) return sgd_stays_finite_avx512(p, grad, v, n, lr, momentum, wd);
+    if (level == 1) return sgd_stays_finite_avx2(p, grad, v, n, lr, momentum, wd);
+    return sgd_stays_finite_base(p, grad, v, n, lr, momentum, wd);
+}
+#else
+int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd) {
+    return sgd_stays_finite_body(p, grad, v, n, lr, momentum, wd);
+}
+#endif

@@ -95,9 +95,8 @@ public final class GradientReducer {
         while started < buckets.count && buckets[started].firstLayer >= layer {
             let range = buckets[started].range
             if injectNaN && range.contains(0) { g[0] = .nan }
-            var probe: Float = 0
-            for j in range.lowerBound..<min(range.upperBound, p) { probe += g[j] * 0 }
-            if !probe.isFinite { localCode |= 2 }
+            let scanned = min(range.upperBound, p) - range.lowerBound
+            if scanned > 0 && !Self.allFinite(g + range.lowerBound, count: scanned) { localCode |= 2 }
             if started == 0 { g[p + Tail.nonFinite.rawValue] = localCode != 0 ? 1 : 0 }
             let slice = UnsafeMutableBufferPointer(start: g + range.lowerBound, count: range.count)
             if overlap {
@@ -136,8 +135,6 @@ public final class GradientReducer {
         if g[p + Tail.nonFinite.rawValue] > 0 { return true }
         // With one bucket the flag already covered every rank's whole gradient.
         guard buckets.count > 1 else { return false }
-        var probe: Float = 0
-        for j in 0..<p { probe += g[j] * 0 }
-        return !probe.isFinite
+        return !Self.allFinite(g, count: p)
     }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import NeuralCore
 
 /// SGD with momentum and L2 weight decay, as `torch.optim.SGD` (dampening 0, no Nesterov):
@@ -16,21 +17,10 @@ public final class SGD {
     /// True when the update `step` would leave every parameter finite (checked
     /// without writing, so a step can still be skipped).
     public func staysFinite(parameters: UnsafePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) -> Bool {
-        let v = velocity.pointer
-        var probe: Float = 0
-        for i in 0..<velocity.count {
-            let g = gradients[i] + weightDecay * parameters[i]
-            probe += (parameters[i] - learningRate * (momentum * v[i] + g)) * 0
-        }
-        return probe.isFinite
+        dtk_sgd_stays_finite(parameters, gradients, velocity.pointer, velocity.count, learningRate, momentum, weightDecay) != 0
     }
 
     public func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
-        let v = velocity.pointer
-        for i in 0..<velocity.count {
-            let g = gradients[i] + weightDecay * parameters[i]
-            v[i] = momentum * v[i] + g
-            parameters[i] -= learningRate * v[i]
-        }
+        dtk_sgd_step(parameters, gradients, velocity.pointer, velocity.count, learningRate, momentum, weightDecay)
     }
 }

@@ -14,8 +14,9 @@ struct BenchCommand: ParsableCommand {
             Rows: each model × {plain, fgsm-rs-der (FGSM-RS + DER on AAEs), pgd10-der (PGD-10 + DER on all)} \
             training steps on random inputs at the given global batch, including the allreduce and the SGD \
             update. samples/s is the median (and range) of --repeats timed blocks after warm-up; GFLOP/s \
-            counts the GEMM operations really issued; the sgemm peak is a square GEMM measured in the same \
-            run. Under mpirun the global batch is split across ranks (weak scaling: raise --batch-size with \
+            counts the GEMM operations really issued (and those of the direct convolution kernels); the sgemm \
+            peak is a square GEMM measured in the same run; %shapes compares with sgemm on the step's own \
+            GEMM shapes replayed alone (the bound BLAS sets; JSON: sgemm_shapes_gflops, sgemm_flop_share). Under mpirun the global batch is split across ranks (weak scaling: raise --batch-size with \
             the rank count). Compare result files with Tests/Reference/compare_bench.py; \
             launch/bench-vs-torch.sh runs the PyTorch reference beside it.
             """)
@@ -74,6 +75,9 @@ struct BenchCommand: ParsableCommand {
 
     struct Row {
         var median, low, high, gflops: Double
+        /// GFLOP/s of sgemm on the step's GEMM shapes alone, and the fraction of the step's FLOPs
+        /// that go through sgemm (the rest: direct convolution kernels).
+        var shapeGflops = 0.0, sgemmShare = 1.0
         /// Seconds per step of one blocking allreduce of all gradients, and of waiting for the
         /// bucketed non-blocking reductions after the backward pass (the part not hidden).
         var allreduceBlocking, allreduceExposed: Double
@@ -98,7 +102,7 @@ struct BenchCommand: ParsableCommand {
         if out && !json {
             print(String(format: "sgemm peak (%d³, %d thread%@): %.1f GFLOP/s; %d rank(s), global batch %d; ", peakSize,
                          threads, threads == 1 ? "" : "s", peak, comm.size, batchSize) + BLASKernels.description)
-            print("model       mode          samples/s   range           GFLOP/s  %peak   attack forward  object backward allred  optim   peak RSS MiB (params+grads+momentum + activations)")
+            print("model       mode          samples/s   range           GFLOP/s  %peak  %shapes attack forward  object backward allred  optim   peak RSS MiB (params+grads+momentum + activations)")
         }
         var lines: [String] = []
         for m in models.split(separator: ",").compactMap({ ModelKind(rawValue: String($0)) }) {
@@ -113,6 +117,8 @@ struct BenchCommand: ParsableCommand {
                     ("samples_per_s", .number(r.median)), ("samples_per_s_min", .number(r.low)),
                     ("samples_per_s_max", .number(r.high)), ("gflops", .number(r.gflops)),
                     ("sgemm_peak_gflops", .number(peak)), ("fraction_of_peak", .number(r.gflops / peak)),
+                    ("sgemm_shapes_gflops", .number(r.shapeGflops)), ("sgemm_flop_share", .number(r.sgemmShare)),
+                    ("fraction_of_shapes_peak", .number(r.shapeGflops > 0 ? r.gflops / r.shapeGflops : 0)),
                     ("phases", .object(PhaseTimes.Phase.allCases.map { ($0.name, .number(fractions[$0.rawValue])) })),
                     ("allreduce_blocking_s", .number(r.allreduceBlocking)), ("allreduce_exposed_s", .number(r.allreduceExposed)),
                     ("allreduce_hidden", .number(r.allreduceBlocking > 0 ? max(0, 1 - r.allreduceExposed / r.allreduceBlocking) : 0)),
@@ -128,8 +134,9 @@ struct BenchCommand: ParsableCommand {
                 lines.append(line)
                 guard out else { continue }
                 if json { print(line) } else {
-                    print(pad(m.rawValue, 12) + pad(mode.rawValue, 14) + String(format: "%9.0f   %6.0f–%-6.0f %7.1f  %5.1f%%",
-                          r.median, r.low, r.high, r.gflops, 100 * r.gflops / peak)
+                    print(pad(m.rawValue, 12) + pad(mode.rawValue, 14) + String(format: "%9.0f   %6.0f–%-6.0f %7.1f  %5.1f%% %6.1f%% ",
+                          r.median, r.low, r.high, r.gflops, 100 * r.gflops / peak,
+                          r.shapeGflops > 0 ? 100 * r.gflops / r.shapeGflops : 0)
                           + fractions.map { String(format: " %6.1f%%", 100 * $0) }.joined()
                           + String(format: "   %6.1f (%.1f + %.1f)", Double(rss) / 1024,
                                    Double(r.parameterBytes) / 1048576, Double(r.activationBytes) / 1048576))
@@ -171,6 +178,12 @@ struct BenchCommand: ParsableCommand {
             }
         }
         for i in 0..<3 { try once(i) }
+        // The same GEMMs alone: what OpenBLAS reaches on this step's shapes.
+        GEMMCounter.shapes = []
+        try once(3)
+        let shapes = GEMMCounter.shapes ?? []
+        GEMMCounter.shapes = nil
+        let shapeRate = GEMMShape.replayRate(shapes, seconds: 0.3, clock: PhaseTimes.now)
         let layerTimes = layers ? LayerTimes(layers: network.layers.count, clock: PhaseTimes.clock) : nil
         network.layerTimes = layerTimes
         let rssBefore = Self.currentRSSKB()
@@ -208,6 +221,9 @@ struct BenchCommand: ParsableCommand {
                       allreduceBlocking: blocking, allreduceExposed: exposed, phases: phases,
                       rssGrowthKB: Self.currentRSSKB() - rssBefore,
                       parameterBytes: bytes.parameters + sgd.velocity.count * 4, activationBytes: bytes.activations)
+        row.shapeGflops = shapeRate
+        let stepFlops = 2 * shapes.reduce(0) { $0 + $1.m * $1.n * $1.k }
+        row.sgemmShare = flops > 0 ? min(1, Double(stepFlops) * Double(steps) / Double(flops)) : 1
         if let t = layerTimes {
             let total = max(t.total, 1e-12)
             row.layerShares = network.layers.indices.map {

@@ -39,4 +39,32 @@ final class SGDTests: XCTestCase {
         }
         XCTAssertEqual(theta, [0.75, 4])
     }
+
+    /// staysFinite predicts, without writing, whether the update leaves every parameter finite:
+    /// a NaN or infinite gradient anywhere (also past the first vector of 16), or an update that
+    /// overflows, is caught; finite updates pass and nothing is written.
+    func testStaysFiniteCatchesEveryNonFiniteUpdateWithoutWriting() {
+        let n = 37
+        let sgd = SGD(parameterCount: n, momentum: 0.9, weightDecay: 1e-4)
+        var theta = (0..<n).map { Float($0) * 0.1 - 1 }
+        let before = theta
+        func check(_ g: [Float], lr: Float = 0.1) -> Bool {
+            theta.withUnsafeBufferPointer { p in g.withUnsafeBufferPointer {
+                sgd.staysFinite(parameters: p.baseAddress!, gradients: $0.baseAddress!, learningRate: lr) } }
+        }
+        let finite = (0..<n).map { Float($0) * 0.01 }
+        XCTAssertTrue(check(finite))
+        for position in [0, 15, 16, 36] {
+            for bad in [Float.nan, .infinity, -.infinity] {
+                var g = finite
+                g[position] = bad
+                XCTAssertFalse(check(g), "\(bad) at \(position)")
+            }
+        }
+        var huge = finite
+        huge[20] = 3e38
+        XCTAssertFalse(check(huge, lr: 10), "an update that overflows to infinity")
+        XCTAssertEqual(theta, before)
+        XCTAssertEqual(Array(sgd.velocity.buffer), [Float](repeating: 0, count: n))
+    }
 }

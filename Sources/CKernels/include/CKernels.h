@@ -59,4 +59,11 @@ void dtk_conv_backward_input(const float *dy, long batch, const int32_t *off, lo
    the first window element equal to its maximum y (the first NaN when y is NaN); dx is written. */
 void dtk_maxpool_backward(const float *x, const float *y, const float *dy, float *dx, long batch, long h, long w,
                           long c, long k);
+
+/* SGD with momentum and weight decay over n parameters (torch.optim.SGD, dampening 0):
+   g = grad + wd*p; v = momentum*v + g; p -= lr*v. */
+void dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd);
+
+/* 1 if that update would leave every parameter finite (nothing is written), else 0. */
+int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd);
 #endif
