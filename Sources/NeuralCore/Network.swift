@@ -16,6 +16,8 @@ public final class Network {
     public static let tailSlots = 4
     /// Offset of each layer's slice in `parameters`.
     public let parameterOffsets: [Int]
+    /// Index of the first layer with parameters (0 if none has any).
+    private let firstParameterLayer: Int
 
     private var activations: [FloatBuffer] = []
     private var gradientA = FloatBuffer(count: 0)
@@ -39,6 +41,7 @@ public final class Network {
         for l in layers { offsets.append(total); total += l.parameterCount }
         parameterOffsets = offsets
         parameterCount = total
+        firstParameterLayer = layers.firstIndex { $0.parameterCount > 0 } ?? 0
         parameters = FloatBuffer(count: total)
         gradients = FloatBuffer(count: total + Network.tailSlots)
         for (l, o) in zip(layers, offsets) {
@@ -115,10 +118,14 @@ public final class Network {
         let first = range.lowerBound, count = range.count
         var dy = dLogits
         var useA = true
+        // Without an input gradient, nothing below the first layer with parameters needs dL/dx
+        // (for the mlp, Linear(784, 256) would otherwise compute one for Flatten).
+        let lowest = inputGradient == nil ? firstParameterLayer : 0
         for i in stride(from: layers.count - 1, through: 0, by: -1) {
+            guard i >= lowest else { layerDone?(i); continue }
             let l = layers[i]
             let x = (i == 0 ? input : UnsafePointer(activations[i - 1].pointer)) + first * l.inputShape.count
-            let dx: UnsafeMutablePointer<Float>? = i == 0 ? inputGradient : (useA ? gradientA.pointer : gradientB.pointer)
+            let dx: UnsafeMutablePointer<Float>? = i == lowest ? inputGradient : (useA ? gradientA.pointer : gradientB.pointer)
             let t0 = layerTimes?.now() ?? 0
             l.backward(x: x, y: activations[i].pointer + first * l.outputShape.count, dy: dy, dx: dx, batch: count,
                        parameterGradients: parameterGradients)

@@ -198,3 +198,36 @@ final class PartialBackwardTests: XCTestCase {
         }
     }
 }
+
+extension PartialBackwardTests {
+    /// Without an input gradient the backward pass stops at the first layer with parameters:
+    /// the mlp's Linear(784, 256) computes no dL/dx for the Flatten below it. The parameter
+    /// gradients are the same, and the GEMM work saved is exactly that input gradient.
+    func testNoInputGradientBelowTheFirstParameterLayer() {
+        let net = ModelKind.mlp.build(input: Shape(1, 28, 28), classes: 10)
+        net.initialize(seed: 130)
+        let batch = 6
+        let x = randomFloats(batch * 784, seed: 131, low: 0, high: 1)
+        let g = randomFloats(batch * 10, seed: 132)
+        var dx = [Float](repeating: 0, count: x.count)
+        func run(input: Bool) -> (grads: [Float], flops: Int) {
+            x.withUnsafeBufferPointer { _ = net.forward($0.baseAddress!, batch: batch) }
+            net.zeroGradients()
+            let f0 = GEMMCounter.flops
+            g.withUnsafeBufferPointer { gb in
+                if input {
+                    dx.withUnsafeMutableBufferPointer {
+                        net.backward(gb.baseAddress!, parameterGradients: true, inputGradient: $0.baseAddress!)
+                    }
+                } else {
+                    net.backward(gb.baseAddress!, parameterGradients: true)
+                }
+            }
+            return (Array(net.gradients.buffer.prefix(net.parameterCount)), GEMMCounter.flops - f0)
+        }
+        let with = run(input: true), without = run(input: false)
+        XCTAssertEqual(without.grads, with.grads)
+        XCTAssertEqual(with.flops - without.flops, 2 * batch * 784 * 256)
+        XCTAssert(dx.contains { $0 != 0 }, "with an input gradient, dL/dx reaches the input")
+    }
+}
