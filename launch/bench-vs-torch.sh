@@ -2,7 +2,13 @@
 # bench-vs-torch.sh -- dist-train bench and the PyTorch reference in one go, same threads,
 # and the ratio per row.
 #
-#   launch/bench-vs-torch.sh [--threads N] [--models mlp,cnn-small] [--out DIR] [--cpu-clock]
+#   launch/bench-vs-torch.sh [--threads N] [--models mlp,cnn-small] [--out DIR] [--rounds R] [--cpu-clock]
+#
+# Each round runs, model by model, dist-train's rows and then PyTorch's, so the two sides of a
+# ratio are measured minutes apart at most; the comparison pairs the rounds and prints the median
+# ratio and its range (default 3 rounds).
+#
+# DIST_TRAIN_BIN names another dist-train binary (default .build/release/dist-train).
 #
 # --cpu-clock times both sides with their thread's CPU clock instead of the wall clock, for a
 # machine shared with other jobs (1 thread only).
@@ -12,21 +18,27 @@
 # does not install it; use the local wheel (pip install /opt/wheels/torch-*+cpu-*.whl).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-threads=1 models=mlp,cnn-small clock=() out="$ROOT/runs/bench-$(date -u +%Y%m%d-%H%M%S)"
+threads=1 models=mlp,cnn-small rounds=3 clock=() out="$ROOT/runs/bench-$(date -u +%Y%m%d-%H%M%S)"
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --cpu-clock) clock=(--cpu-clock); shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-vs-torch: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$out"
-bin="$ROOT/.build/release/dist-train"
+bin="${DIST_TRAIN_BIN:-$ROOT/.build/release/dist-train}"
 [ -x "$bin" ] || (cd "$ROOT" && swift build -c release --product dist-train)
 export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
-"$bin" bench --json --threads "$threads" --models "$models" ${clock[@]+"${clock[@]}"} | tee "$out/dist-train.jsonl"
-python3 "$ROOT/Tests/Reference/torch_bench.py" --threads "$threads" --models "$models" ${clock[@]+"${clock[@]}"} | tee "$out/torch.jsonl"
+: > "$out/dist-train.jsonl"; : > "$out/torch.jsonl"
+for ((r = 1; r <= rounds; r++)); do
+  for m in ${models//,/ }; do
+    "$bin" bench --json --threads "$threads" --models "$m" ${clock[@]+"${clock[@]}"} | tee -a "$out/dist-train.jsonl"
+    python3 "$ROOT/Tests/Reference/torch_bench.py" --threads "$threads" --models "$m" ${clock[@]+"${clock[@]}"} | tee -a "$out/torch.jsonl"
+  done
+done
 python3 "$ROOT/Tests/Reference/compare_bench.py" "$out/dist-train.jsonl" "$out/torch.jsonl"
