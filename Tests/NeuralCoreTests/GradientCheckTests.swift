@@ -58,6 +58,21 @@ final class GradientCheckTests: XCTestCase {
         check(Network(layers: [first, second]), batch: 2, seed: 30)
     }
 
+    /// Outputs, parameter gradients and input gradients of one forward and backward pass of
+    /// `net` (initialised from `seed`) on random inputs, with dL/doutput random too.
+    func forwardBackward(_ net: Network, batch: Int, seed: UInt64) -> (y: [Float], dw: [Float], dx: [Float]) {
+        net.initialize(seed: seed)
+        let x = randomFloats(batch * net.inputShape.count, seed: seed + 1, low: 0, high: 1)
+        let out = batch * net.classes
+        let r = randomFloats(out, seed: seed + 2)
+        var dx = [Float](repeating: 0, count: x.count)
+        let y = x.withUnsafeBufferPointer { Array(UnsafeBufferPointer(start: net.forward($0.baseAddress!, batch: batch), count: out)) }
+        net.zeroGradients()
+        r.withUnsafeBufferPointer { rb in dx.withUnsafeMutableBufferPointer {
+            net.backward(rb.baseAddress!, parameterGradients: true, inputGradient: $0.baseAddress!) } }
+        return (y, Array(net.gradients.buffer.prefix(net.parameterCount)), dx)
+    }
+
     /// Convolutions unroll a few samples at a time; with one sample per chunk the results and
     /// gradients must equal the whole-batch computation.
     func testChunkedConvolutionEqualsWholeBatch() {
@@ -65,17 +80,7 @@ final class GradientCheckTests: XCTestCase {
             let first = Conv2d(input: Shape(2, 9, 9), layout: .chw, outChannels: 3, kernel: 3, stride: 2, padding: 1)
             let second = Conv2d(input: first.outputShape, layout: .hwc, outChannels: 4, kernel: 2, stride: 1, padding: 0)
             for conv in [first, second] { conv.chunkBytes = chunkBytes }
-            let net = Network(layers: [first, second])
-            net.initialize(seed: 70)
-            let x = randomFloats(5 * net.inputShape.count, seed: 71, low: 0, high: 1)
-            let out = 5 * net.classes
-            let r = randomFloats(out, seed: 72)
-            var dx = [Float](repeating: 0, count: x.count)
-            let y = x.withUnsafeBufferPointer { Array(UnsafeBufferPointer(start: net.forward($0.baseAddress!, batch: 5), count: out)) }
-            net.zeroGradients()
-            r.withUnsafeBufferPointer { rb in dx.withUnsafeMutableBufferPointer {
-                net.backward(rb.baseAddress!, parameterGradients: true, inputGradient: $0.baseAddress!) } }
-            return (y, Array(net.gradients.buffer.prefix(net.parameterCount)), dx)
+            return forwardBackward(Network(layers: [first, second]), batch: 5, seed: 70)
         }
         let whole = run(chunkBytes: 1 << 30), chunked = run(chunkBytes: 1)
         assertClose(chunked.y, whole.y, relative: 1e-5, absolute: 1e-6, "outputs")
@@ -102,18 +107,8 @@ final class GradientCheckTests: XCTestCase {
                 let conv = Conv2d(input: shape, layout: layout, outChannels: out, kernel: k, stride: stride, padding: pad)
                 XCTAssertEqual(conv.lowering, .direct, "\(conv.name) on \(layout) should default to the direct kernels")
                 conv.lowering = lowering
-                let net = Network(layers: [conv])
-                net.initialize(seed: 90 + UInt64(i))
                 // 11 samples: more than one block of the weight-gradient kernel (8 samples).
-                let x = randomFloats(11 * shape.count, seed: 91, low: 0, high: 1)
-                let n = 11 * net.classes
-                let r = randomFloats(n, seed: 92)
-                var dx = [Float](repeating: 0, count: x.count)
-                let y = x.withUnsafeBufferPointer { Array(UnsafeBufferPointer(start: net.forward($0.baseAddress!, batch: 11), count: n)) }
-                net.zeroGradients()
-                r.withUnsafeBufferPointer { rb in dx.withUnsafeMutableBufferPointer {
-                    net.backward(rb.baseAddress!, parameterGradients: true, inputGradient: $0.baseAddress!) } }
-                return (y, Array(net.gradients.buffer.prefix(net.parameterCount)), dx)
+                return forwardBackward(Network(layers: [conv]), batch: 11, seed: 90 + UInt64(i))
             }
             let direct = run(.direct), gemm = run(.gemm)
             assertClose(direct.y, gemm.y, relative: 1e-5, absolute: 1e-5, "outputs of \(shape) k\(k)")
