@@ -1,13 +1,14 @@
 import CKernels
 
-/// 2-D convolution lowered to GEMMs over the unrolled patches (im2col), or computed directly
-/// for one-channel inputs (`Lowering`).
+/// 2-D convolution, computed by direct kernels for the shapes they take, or lowered to GEMMs
+/// over the unrolled patches (im2col) otherwise (`Lowering`).
 ///
 /// y[n, co, oy, ox] = b[co] + Σ_{ci, ky, kx} W[co, ci, ky, kx] · x[n, ci, oy·s − p + ky, ox·s − p + kx]
 /// W: (out, in, k, k) as PyTorch's `nn.Conv2d.weight`; b: (out). Input in `chw` or `hwc`
 /// layout, output in `hwc`. With P = N·OH·OW rows and K = k·k·in:
 ///   forward   Y (P, out) = col (P, K) · W′ᵀ + b
 ///   backward  dW′ = dYᵀ · col,  db += Σ_rows dY,  dcol = dY · W′,  dx = col2im(dcol)
+/// (the direct kernels compute the same sums without forming col or dcol).
 /// The unrolled patch is ordered (ky, kx, ci), not PyTorch's (ci, ky, kx), so that for `hwc`
 /// inputs each (ky, kx) tap is one contiguous run of `in` floats; W′ is W permuted to that
 /// order (a copy of out·K floats per pass), and dW′ is permuted back into dW.
@@ -29,6 +30,7 @@ public final class Conv2d: Layer {
         didSet {
             precondition(lowering == .gemm || Conv2d.directPossible(inChannels, kernel, outChannels, inputLayout),
                          "the direct kernels take one input channel (at most 64 taps) or an hwc input, at most 64 channels in and out")
+            capacity = 0   // the buffers needed change with the lowering
         }
     }
     public let inChannels, outChannels, kernel, stride, padding: Int
@@ -114,13 +116,16 @@ public final class Conv2d: Layer {
         max(1, chunkBytes / max(1, outputShape.height * outputShape.width * patch * 4))
     }
 
+    /// The weight gradient has a direct kernel: one input channel, or hwc with a multiple of 16.
+    private var directWeightGradient: Bool { lowering == .direct && (inChannels == 1 || inChannels % 16 == 0) }
+
+    /// Sizes the unrolled-patch buffers, when some pass unrolls: `col` for the GEMM forward pass
+    /// or weight gradient, `dcol` for the GEMM input gradient.
     public func reserve(batch: Int) {
         guard batch > capacity else { return }
         let size = min(batch, chunkSamples) * outputShape.height * outputShape.width * patch
-        if size > (col?.count ?? 0) {
-            col = FloatBuffer(count: size)
-            dcol = FloatBuffer(count: size)
-        }
+        if (lowering == .gemm || !directWeightGradient) && size > (col?.count ?? 0) { col = FloatBuffer(count: size) }
+        if lowering == .gemm && size > (dcol?.count ?? 0) { dcol = FloatBuffer(count: size) }
         capacity = batch
     }
 
@@ -182,23 +187,17 @@ public final class Conv2d: Layer {
                          dx: UnsafeMutablePointer<Float>?, batch: Int, parameterGradients: Bool) {
         let positions = outputShape.height * outputShape.width, k = patch
         let n = inputShape.count, c = inChannels, cs = channelStride, taps = kernel * kernel
-        // One input channel: the weight gradient too without unrolling (W′ is W).
-        let directWeights = parameterGradients && lowering == .direct && c == 1
-        if directWeights {
+        if parameterGradients && directWeightGradient {
             GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
             tapOffset.withUnsafeBufferPointer { offsets in
-                dtk_conv1_backward_weight(x, n, batch, offsets.baseAddress, positions, k, dy, outChannels, dw, db)
-            }
-        }
-        let gemmWeights = parameterGradients && !directWeights
-        if gemmWeights { dwPermuted.zero() }
-        // hwc input with a multiple of 16 channels: the weight gradient without unrolling, into W′'s order.
-        let directHWCWeights = gemmWeights && lowering == .direct && c % 16 == 0
-        if directHWCWeights {
-            GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
-            tapOffset.withUnsafeBufferPointer { offsets in
-                dtk_conv_backward_weight(x, n, batch, offsets.baseAddress, positions, taps, c, dy, outChannels,
-                                         dwPermuted.pointer, db)
+                if c == 1 {   // W′ is W: straight into dW
+                    dtk_conv1_backward_weight(x, n, batch, offsets.baseAddress, positions, k, dy, outChannels, dw, db)
+                } else {
+                    dwPermuted.zero()
+                    dtk_conv_backward_weight(x, n, batch, offsets.baseAddress, positions, taps, c, dy, outChannels,
+                                             dwPermuted.pointer, db)
+                    addPermutedWeightGradient()
+                }
             }
         }
         if let dx {
@@ -221,12 +220,17 @@ public final class Conv2d: Layer {
                 }
             }
         }
+        // What is left goes through the unrolled patches, a chunk of samples at a time.
+        let unrolledWeights = parameterGradients && !directWeightGradient
+        let unrolledInput = dx != nil && lowering == .gemm
+        guard unrolledWeights || unrolledInput else { return }
+        if unrolledWeights { dwPermuted.zero() }
         var s0 = 0
         while s0 < batch {
             let count = min(chunkSamples, batch - s0)
             let rows = count * positions
             let dyc = dy + s0 * positions * outChannels
-            if gemmWeights && !directHWCWeights {
+            if unrolledWeights {
                 im2col(x, from: s0, count: count)
                 sgemm(transA: true, m: outChannels, n: k, k: rows, a: dyc, lda: outChannels,
                       b: col!.pointer, ldb: k, beta: 1, c: dwPermuted.pointer, ldc: k)
@@ -235,7 +239,7 @@ public final class Conv2d: Layer {
                     for j in 0..<outChannels { db[j] += row[j] }
                 }
             }
-            if let dx, lowering == .gemm {
+            if let dx, unrolledInput {
                 let dc = dcol!.pointer
                 sgemm(m: rows, n: k, k: outChannels, a: dyc, lda: outChannels, b: wPermuted.pointer, ldb: k, c: dc, ldc: k)
                 tapOffset.withUnsafeBufferPointer { offsets in
@@ -244,11 +248,14 @@ public final class Conv2d: Layer {
             }
             s0 += count
         }
-        if gemmWeights {
-            let kk = kernel * kernel, dwp = dwPermuted.pointer
-            for o in 0..<outChannels {
-                for ci in 0..<c { for t in 0..<kk { dw[(o * c + ci) * kk + t] += dwp[(o * kk + t) * c + ci] } }
-            }
+        if unrolledWeights { addPermutedWeightGradient() }
+    }
+
+    /// dW += dW′ permuted back from (out, ky, kx, in) to PyTorch's (out, in, ky, kx).
+    private func addPermutedWeightGradient() {
+        let c = inChannels, kk = kernel * kernel, dwp = dwPermuted.pointer
+        for o in 0..<outChannels {
+            for ci in 0..<c { for t in 0..<kk { dw[(o * c + ci) * kk + t] += dwp[(o * kk + t) * c + ci] } }
         }
     }
 }
