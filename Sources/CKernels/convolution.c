@@ -1,55 +1,6 @@
-#include "CKernels.h"
-#include <stdlib.h>
-#include <string.h>
+#include "dispatch.h"
 
-int dtk_vector_level(void) {
-#if defined(__x86_64__)
-    static int cached = -1;
-    if (cached >= 0) return cached;
-    unsigned a, b, c, d;
-    int level = 0;
-    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
-    if (a >= 7) {
-        __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
-        int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, avx = (c >> 28) & 1;
-        if (osxsave && avx) {
-            unsigned xlo, xhi;
-            __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-            (void)xhi;
-            int ymm = (xlo & 0x6) == 0x6, zmm = (xlo & 0xe6) == 0xe6;
-            __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
-            int avx2 = (b >> 5) & 1;
-            int avx512 = ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
-            if (avx512 && zmm && fma) level = 2;
-            else if (avx2 && fma && ymm) level = 1;
-        }
-    }
-    cached = level;
-    return level;
-#else
-    return 0;
-#endif
-}
-
-/* Each kernel body is written once, as an always-inline function, and instantiated three
-   times with different target features; the compiler vectorises each for its target. */
-#if defined(__x86_64__)
-#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
-#define AVX2 __attribute__((target("avx2,fma")))
-#define DISPATCH(name, args) do { \
-        int level = dtk_vector_level(); \
-        if (level == 2) name##_avx512 args; else if (level == 1) name##_avx2 args; else name##_base args; \
-    } while (0)
-#define INSTANTIATE(name, params, args) \
-    static AVX512 void name##_avx512 params { name##_call args; } \
-    static AVX2 void name##_avx2 params { name##_call args; } \
-    static void name##_base params { name##_call args; }
-#else
-#define DISPATCH(name, args) name##_base args
-#define INSTANTIATE(name, params, args) static void name##_base params { name##_call args; }
-#endif
-#define INLINE static inline __attribute__((always_inline))
-
+/* Unrolling patches (im2col) and its adjoint (col2im). */
 INLINE void im2col_body(const float *restrict x, long sampleStride, long count, const int32_t *restrict off,
                         long runs, long c, long cs, float *restrict dst) {
     for (long s = 0; s < count; s++) {
@@ -88,11 +39,10 @@ void dtk_col2im(const float *src, long ss, long count, const int32_t *off, long 
     DISPATCH(col2im, (src, ss, count, off, runs, c, cs, dx));
 }
 
+
 /* The one-channel kernels accumulate a position's outputs (or patch gradient) in a local array
    and write it once. Called with compile-time `taps` and `out` (the models' 4x4 -> 16 and
    5x5 -> 32 layers), the loops unroll and the array lives in vector registers. */
-#define DTK_MAX_OUT 64
-#define DTK_MAX_TAPS 64
 INLINE void conv1_forward_body(const float *restrict x, long sampleStride, long batch, const int32_t *restrict off,
                                long positions, const float *restrict wt, const float *restrict b,
                                float *restrict y, long taps, long out) {
@@ -166,8 +116,6 @@ void dtk_conv1_backward_input(const float *dy, long batch, const int32_t *off, l
    four output positions at a time so each weight row loaded serves four accumulators:
    y[(s*positions + p)*out + o] = b[o] + sum_{t, ci} x[s*ss + off[p*taps + t] + ci] * wt[(t*c + ci)*out + o]
    with wt: (taps*c) x out. Padding taps read a row of zeros. */
-#define DTK_BLOCK 4
-#define DTK_MAX_CHANNELS 64
 static const float dtk_zeros[DTK_MAX_CHANNELS];
 INLINE void conv_forward_body(const float *restrict x, long ss, long batch, const int32_t *restrict off,
                               long positions, const float *restrict wt, const float *restrict b,
@@ -263,57 +211,10 @@ void dtk_conv_backward_input(const float *dy, long batch, const int32_t *off, lo
     DISPATCH(conv_backward_input, (dy, batch, off, positions, taps, c, wb, out, dx, ss));
 }
 
-/* Max pooling backward on hwc activations, window k x k with stride k: for each output (s, oy,
-   ox) and channel, the first window element in row-major order equal to the maximum y (or the
-   first NaN when y is NaN) gets dy, the others nothing. Windows do not overlap, so dx is
-   written, not accumulated; rows and columns past the last window are zeroed. */
-INLINE void maxpool_backward_body(const float *restrict x, const float *restrict y, const float *restrict dy,
-                                  float *restrict dx, long batch, long h, long w, long c, long k) {
-    long oh = h / k, ow = w / k;
-    float left[DTK_MAX_CHANNELS * 4];
-    for (long s = 0; s < batch; s++) {
-        const float *xs = x + s * h * w * c;
-        float *dxs = dx + s * h * w * c;
-        for (long i = 0; i < h * w * c; i++) dxs[i] = 0;
-        for (long oy = 0; oy < oh; oy++) {
-            for (long ox = 0; ox < ow; ox++) {
-                const float *best = y + ((s * oh + oy) * ow + ox) * c;
-                const float *g = dy + ((s * oh + oy) * ow + ox) * c;
-                for (long ch0 = 0; ch0 < c; ch0 += DTK_MAX_CHANNELS * 4) {
-                    long cc = c - ch0 < DTK_MAX_CHANNELS * 4 ? c - ch0 : DTK_MAX_CHANNELS * 4;
-                    for (long ch = 0; ch < cc; ch++) left[ch] = g[ch0 + ch];
-                    for (long ky = 0; ky < k; ky++) {
-                        for (long kx = 0; kx < k; kx++) {
-                            long t = ((oy * k + ky) * w + ox * k + kx) * c + ch0;
-                            const float *v = xs + t;
-                            float *d = dxs + t;
-                            for (long ch = 0; ch < cc; ch++) {
-                                float a = v[ch], m = best[ch0 + ch];
-                                int hit = a == m || (a != a && m != m);
-                                d[ch] = hit ? left[ch] : 0.0f;
-                                left[ch] = hit ? 0.0f : left[ch];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-#define maxpool_backward_call maxpool_backward_body
-INSTANTIATE(maxpool_backward, (const float *x, const float *y, const float *dy, float *dx, long batch, long h, long w,
-                               long c, long k),
-            (x, y, dy, dx, batch, h, w, c, k))
-void dtk_maxpool_backward(const float *x, const float *y, const float *dy, float *dx, long batch, long h, long w,
-                          long c, long k) {
-    DISPATCH(maxpool_backward, (x, y, dy, dx, batch, h, w, c, k));
-}
-
 /* Weight and bias gradients of a one-channel convolution, without unrolling:
    dw[o*taps + t] += sum_{s,p} dy[(s*positions + p)*out + o] * x[s*ss + off[p*taps + t]],
    db[o] += sum_{s,p} dy[(s*positions + p)*out + o]. Sixteen outputs at a time, so with
    compile-time taps the accumulators (taps x 16) stay in vector registers over the batch. */
-typedef float dtk_v16 __attribute__((vector_size(64), aligned(4)));
 INLINE void conv1_backward_weight_body(const float *restrict x, long ss, long batch, const int32_t *restrict off,
                                        long positions, const float *restrict dy, float *restrict dw,
                                        float *restrict db, long taps, long out) {
@@ -430,54 +331,3 @@ void dtk_conv_backward_weight(const float *x, long ss, long batch, const int32_t
     DISPATCH(conv_backward_weight, (x, ss, batch, off, positions, taps, c, dy, out, dwp, db));
 }
 
-/* SGD with momentum and weight decay (PyTorch's torch.optim.SGD, dampening 0, no Nesterov):
-   g = grad + wd*p; v = momentum*v + g; p -= lr*v. */
-INLINE void sgd_step_body(float *restrict p, const float *restrict grad, float *restrict v, long n,
-                          float lr, float momentum, float wd) {
-    for (long i = 0; i < n; i++) {
-        float g = grad[i] + wd * p[i];
-        float vi = momentum * v[i] + g;
-        v[i] = vi;
-        p[i] -= lr * vi;
-    }
-}
-#define sgd_step_call sgd_step_body
-INSTANTIATE(sgd_step, (float *p, const float *grad, float *v, long n, float lr, float momentum, float wd),
-            (p, grad, v, n, lr, momentum, wd))
-void dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd) {
-    DISPATCH(sgd_step, (p, grad, v, n, lr, momentum, wd));
-}
-
-/* 1 if the SGD update would leave every parameter finite (checked without writing): the largest
-   magnitude bit pattern of the updated values stays below that of infinity (an integer max,
-   which vectorises, unlike a float sum). */
-INLINE int sgd_stays_finite_body(const float *restrict p, const float *restrict grad, const float *restrict v,
-                                 long n, float lr, float momentum, float wd) {
-    uint32_t largest = 0;
-    for (long i = 0; i < n; i++) {
-        float next = p[i] - lr * (momentum * v[i] + grad[i] + wd * p[i]);
-        uint32_t bits;
-        memcpy(&bits, &next, sizeof bits);
-        bits &= 0x7FFFFFFFu;
-        largest = bits > largest ? bits : largest;
-    }
-    return largest < 0x7F800000u;
-}
-#define INSTANTIATE_RETURNING(name, params, args) \
-    static AVX512 int name##_avx512 params { return name##_body args; } \
-    static AVX2 int name##_avx2 params { return name##_body args; } \
-    static int name##_base params { return name##_body args; }
-#if defined(__x86_64__)
-INSTANTIATE_RETURNING(sgd_stays_finite, (const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd),
-                      (p, grad, v, n, lr, momentum, wd))
-int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd) {
-    int level = dtk_vector_level();
-    if (level == 2) return sgd_stays_finite_avx512(p, grad, v, n, lr, momentum, wd);
-    if (level == 1) return sgd_stays_finite_avx2(p, grad, v, n, lr, momentum, wd);
-    return sgd_stays_finite_base(p, grad, v, n, lr, momentum, wd);
-}
-#else
-int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd) {
-    return sgd_stays_finite_body(p, grad, v, n, lr, momentum, wd);
-}
-#endif

@@ -1,0 +1,41 @@
+/* Internal to CKernels: one kernel body, three builds (AVX-512, AVX2 + FMA, baseline x86-64),
+   picked at run time by dtk_vector_level. Not part of the module's interface. */
+#ifndef DIST_TRAIN_CKERNELS_DISPATCH_H
+#define DIST_TRAIN_CKERNELS_DISPATCH_H
+#include "CKernels.h"
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each kernel body is written once, as an always-inline function, and instantiated three
+   times with different target features; the compiler vectorises each for its target. */
+#if defined(__x86_64__)
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#define AVX2 __attribute__((target("avx2,fma")))
+#define DISPATCH(name, args) do { \
+        int level = dtk_vector_level(); \
+        if (level == 2) name##_avx512 args; else if (level == 1) name##_avx2 args; else name##_base args; \
+    } while (0)
+#define INSTANTIATE(name, params, args) \
+    static AVX512 void name##_avx512 params { name##_call args; } \
+    static AVX2 void name##_avx2 params { name##_call args; } \
+    static void name##_base params { name##_call args; }
+#else
+#define DISPATCH(name, args) name##_base args
+#define INSTANTIATE(name, params, args) static void name##_base params { name##_call args; }
+#endif
+#define INLINE static inline __attribute__((always_inline))
+#define INSTANTIATE_RETURNING(name, params, args) \
+    static AVX512 int name##_avx512 params { return name##_body args; } \
+    static AVX2 int name##_avx2 params { return name##_body args; } \
+    static int name##_base params { return name##_body args; }
+
+/* 16 floats; one AVX-512 register, two AVX2 or four SSE registers, per build. */
+typedef float dtk_v16 __attribute__((vector_size(64), aligned(4)));
+
+/* Limits of the direct kernels (Conv2d checks them before calling). */
+#define DTK_MAX_OUT 64
+#define DTK_MAX_TAPS 64
+#define DTK_MAX_CHANNELS 64
+#define DTK_BLOCK 4
+#endif

@@ -1,0 +1,96 @@
+#include "dispatch.h"
+
+/* Max pooling backward on hwc activations, window k x k with stride k: for each output (s, oy,
+   ox) and channel, the first window element in row-major order equal to the maximum y (or the
+   first NaN when y is NaN) gets dy, the others nothing. Windows do not overlap, so dx is
+   written, not accumulated; rows and columns past the last window are zeroed. */
+INLINE void maxpool_backward_body(const float *restrict x, const float *restrict y, const float *restrict dy,
+                                  float *restrict dx, long batch, long h, long w, long c, long k) {
+    long oh = h / k, ow = w / k;
+    float left[DTK_MAX_CHANNELS * 4];
+    for (long s = 0; s < batch; s++) {
+        const float *xs = x + s * h * w * c;
+        float *dxs = dx + s * h * w * c;
+        for (long i = 0; i < h * w * c; i++) dxs[i] = 0;
+        for (long oy = 0; oy < oh; oy++) {
+            for (long ox = 0; ox < ow; ox++) {
+                const float *best = y + ((s * oh + oy) * ow + ox) * c;
+                const float *g = dy + ((s * oh + oy) * ow + ox) * c;
+                for (long ch0 = 0; ch0 < c; ch0 += DTK_MAX_CHANNELS * 4) {
+                    long cc = c - ch0 < DTK_MAX_CHANNELS * 4 ? c - ch0 : DTK_MAX_CHANNELS * 4;
+                    for (long ch = 0; ch < cc; ch++) left[ch] = g[ch0 + ch];
+                    for (long ky = 0; ky < k; ky++) {
+                        for (long kx = 0; kx < k; kx++) {
+                            long t = ((oy * k + ky) * w + ox * k + kx) * c + ch0;
+                            const float *v = xs + t;
+                            float *d = dxs + t;
+                            for (long ch = 0; ch < cc; ch++) {
+                                float a = v[ch], m = best[ch0 + ch];
+                                int hit = a == m || (a != a && m != m);
+                                d[ch] = hit ? left[ch] : 0.0f;
+                                left[ch] = hit ? 0.0f : left[ch];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+#define maxpool_backward_call maxpool_backward_body
+INSTANTIATE(maxpool_backward, (const float *x, const float *y, const float *dy, float *dx, long batch, long h, long w,
+                               long c, long k),
+            (x, y, dy, dx, batch, h, w, c, k))
+void dtk_maxpool_backward(const float *x, const float *y, const float *dy, float *dx, long batch, long h, long w,
+                          long c, long k) {
+    DISPATCH(maxpool_backward, (x, y, dy, dx, batch, h, w, c, k));
+}
+
+/* SGD with momentum and weight decay (PyTorch's torch.optim.SGD, dampening 0, no Nesterov):
+   g = grad + wd*p; v = momentum*v + g; p -= lr*v. */
+INLINE void sgd_step_body(float *restrict p, const float *restrict grad, float *restrict v, long n,
+                          float lr, float momentum, float wd) {
+    for (long i = 0; i < n; i++) {
+        float g = grad[i] + wd * p[i];
+        float vi = momentum * v[i] + g;
+        v[i] = vi;
+        p[i] -= lr * vi;
+    }
+}
+#define sgd_step_call sgd_step_body
+INSTANTIATE(sgd_step, (float *p, const float *grad, float *v, long n, float lr, float momentum, float wd),
+            (p, grad, v, n, lr, momentum, wd))
+void dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd) {
+    DISPATCH(sgd_step, (p, grad, v, n, lr, momentum, wd));
+}
+
+/* 1 if the SGD update would leave every parameter finite (checked without writing): the largest
+   magnitude bit pattern of the updated values stays below that of infinity (an integer max,
+   which vectorises, unlike a float sum). */
+INLINE int sgd_stays_finite_body(const float *restrict p, const float *restrict grad, const float *restrict v,
+                                 long n, float lr, float momentum, float wd) {
+    uint32_t largest = 0;
+    for (long i = 0; i < n; i++) {
+        float next = p[i] - lr * (momentum * v[i] + grad[i] + wd * p[i]);
+        uint32_t bits;
+        memcpy(&bits, &next, sizeof bits);
+        bits &= 0x7FFFFFFFu;
+        largest = bits > largest ? bits : largest;
+    }
+    return largest < 0x7F800000u;
+}
+#if defined(__x86_64__)
+INSTANTIATE_RETURNING(sgd_stays_finite, (const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd),
+                      (p, grad, v, n, lr, momentum, wd))
+int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd) {
+    int level = dtk_vector_level();
+    if (level == 2) return sgd_stays_finite_avx512(p, grad, v, n, lr, momentum, wd);
+    if (level == 1) return sgd_stays_finite_avx2(p, grad, v, n, lr, momentum, wd);
+    return sgd_stays_finite_base(p, grad, v, n, lr, momentum, wd);
+}
+#else
+int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd) {
+    return sgd_stays_finite_body(p, grad, v, n, lr, momentum, wd);
+}
+#endif
+
