@@ -188,19 +188,6 @@ final class FaultToleranceTests: XCTestCase {
 /// The signals dist-train turns into a stop request (StopSignals.signals).
 enum StopSignalsList { static let all: [Int32] = [SIGTERM, SIGINT, SIGUSR1] }
 
-extension Launcher.Running {
-    /// Waits until `stderr` contains `text` (true) or the process ends or time runs out (false).
-    func waitForError(_ text: String, timeout: TimeInterval) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if stderr.contains(text) { return true }
-            if !process.isRunning { return stderr.contains(text) }
-            usleep(10_000)
-        }
-        return false
-    }
-}
-
 extension [String] {
     /// These options with the value after `name` replaced.
     func replacingOption(_ name: String, with value: String) -> [String] {

@@ -128,11 +128,20 @@ extension Launcher {
 
         /// Waits until `stdout` contains `text` (true) or the process ends or time runs out (false).
         func waitFor(_ text: String, timeout: TimeInterval) -> Bool {
+            waitUntil(\.stdout, contains: text, timeout: timeout)
+        }
+
+        /// Waits until `stderr` contains `text` (true) or the process ends or time runs out (false).
+        func waitForError(_ text: String, timeout: TimeInterval) -> Bool {
+            waitUntil(\.stderr, contains: text, timeout: timeout)
+        }
+
+        private func waitUntil(_ stream: KeyPath<Running, String>, contains text: String, timeout: TimeInterval) -> Bool {
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline {
-                if stdout.contains(text) { return true }
-                if !process.isRunning { return stdout.contains(text) }
-                usleep(20_000)
+                if self[keyPath: stream].contains(text) { return true }
+                if !process.isRunning { return self[keyPath: stream].contains(text) }
+                usleep(10_000)
             }
             return false
         }
