@@ -13,6 +13,13 @@
 # --cpu-clock times both sides with their thread's CPU clock instead of the wall clock, for a
 # machine shared with other jobs (1 thread only).
 #
+# Some machines pin OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to kernels narrower than the CPU
+# runs, because older OpenBLAS builds compute wrong on it; dist-train's first line says so. To
+# measure the kernels the CPU runs, unset both for this command alone:
+#   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE launch/bench-vs-torch.sh ...
+# dist-train checks sgemm against a double-precision sum at start and on every step's shapes
+# (sgemm_check_error in the JSON) and stops if the kernels compute wrong.
+#
 # Writes DIR/dist-train.jsonl and DIR/torch.jsonl (default DIR: runs/bench-<date-time>) and prints
 # the comparison (Tests/Reference/compare_bench.py). Needs a CPU torch: launch/install-deps.sh
 # does not install it; use the local wheel (pip install /opt/wheels/torch-*+cpu-*.whl).
@@ -26,7 +33,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --cpu-clock) clock=(--cpu-clock); shift ;;
     --rounds) rounds=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-vs-torch: unknown argument $1" >&2; exit 2 ;;
   esac
 done

@@ -36,6 +36,11 @@ public struct GEMMShape: Hashable, Sendable {
     public var transA, transB: Bool
     public var m, n, k: Int
 
+    public init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) {
+        self.transA = transA; self.transB = transB
+        self.m = m; self.n = n; self.k = k
+    }
+
     /// GFLOP/s of `sgemm` on these shapes alone, in this order, on dense operands: the bound
     /// BLAS sets for a step that issues them. Repeats the list for at least `seconds`.
     public static func replayRate(_ shapes: [GEMMShape], seconds: Double, clock: () -> Double) -> Double {

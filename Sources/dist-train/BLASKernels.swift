@@ -23,8 +23,17 @@ enum BLASKernels {
     }
 
     /// "OpenBLAS SkylakeX kernels" (", chosen over Prescott" after an upgrade), for logs.
+    /// When the environment pins narrower kernels than the CPU runs, says so (machines pin them
+    /// because older OpenBLAS builds compute wrong on some CPUs; dist-train checks sgemm at start).
     static var description: String {
-        let was = ProcessInfo.processInfo.environment[previousCoreVariable]
-        return "OpenBLAS \(BLASCore.name) kernels" + (was.map { " (OpenBLAS chose \($0); CPU has \(BLASCore.vectorLevel == 2 ? "AVX-512" : "AVX2"))" } ?? "")
+        let env = ProcessInfo.processInfo.environment
+        let name = BLASCore.name
+        if let was = env[previousCoreVariable] {
+            return "OpenBLAS \(name) kernels (OpenBLAS chose \(was); CPU has \(BLASCore.vectorLevel == 2 ? "AVX-512" : "AVX2"))"
+        }
+        if env["OPENBLAS_CORETYPE"] != nil, let wider = BLASCore.better(than: name, vectorLevel: BLASCore.vectorLevel) {
+            return "OpenBLAS \(name) kernels (OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"]!); this CPU also runs \(wider))"
+        }
+        return "OpenBLAS \(name) kernels"
     }
 }

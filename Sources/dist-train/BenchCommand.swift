@@ -78,6 +78,8 @@ struct BenchCommand: ParsableCommand {
         /// GFLOP/s of sgemm on the step's GEMM shapes alone, and the fraction of the step's FLOPs
         /// that go through sgemm (the rest: direct convolution kernels).
         var shapeGflops = 0.0, sgemmShare = 1.0
+        /// The largest relative error of sgemm on the step's shapes (`SGEMMCheck`).
+        var sgemmCheckError = 0.0
         /// Seconds per step of one blocking allreduce of all gradients, and of waiting for the
         /// bucketed non-blocking reductions after the backward pass (the part not hidden).
         var allreduceBlocking, allreduceExposed: Double
@@ -95,6 +97,7 @@ struct BenchCommand: ParsableCommand {
         defer { (comm as? MPICommunicator)?.finalize() }
         guard batchSize >= comm.size else { throw ValidationError("--batch-size \(batchSize) is smaller than the ranks (\(comm.size))") }
         BLASThreads.set(threads)
+        try Runtime.checkBLAS()
         if cpuClock { PhaseTimes.clock = CLOCK_THREAD_CPUTIME_ID }
         if allreduce { return try measureAllreduce(comm: comm) }
         let peak = sgemmPeak(n: peakSize)
@@ -129,6 +132,7 @@ struct BenchCommand: ParsableCommand {
                         ("backward_input", .number(l.input)), ("backward_parameters", .number(l.parameters)),
                     ]) })),
                     ("impl", .string("dist-train \(DistTrainVersion.string)")), ("blas_core", .string(BLASCore.name)),
+                    ("sgemm_check_error", .number(r.sgemmCheckError)),
                     ("clock", .string(cpuClock ? "cpu" : "wall")),
                 ]).text
                 lines.append(line)
@@ -184,6 +188,8 @@ struct BenchCommand: ParsableCommand {
         let shapes = GEMMCounter.shapes ?? []
         GEMMCounter.shapes = nil
         let shapeRate = GEMMShape.replayRate(shapes, seconds: 0.3, clock: PhaseTimes.now)
+        // The numbers below mean nothing if the kernels compute wrong on this step's shapes.
+        let checkError = try Runtime.checkBLAS(shapes, samples: 16)
         let layerTimes = layers ? LayerTimes(layers: network.layers.count, clock: PhaseTimes.clock) : nil
         network.layerTimes = layerTimes
         let rssBefore = Self.currentRSSKB()
@@ -222,6 +228,7 @@ struct BenchCommand: ParsableCommand {
                       rssGrowthKB: Self.currentRSSKB() - rssBefore,
                       parameterBytes: bytes.parameters + sgd.velocity.count * 4, activationBytes: bytes.activations)
         row.shapeGflops = shapeRate
+        row.sgemmCheckError = checkError
         let stepFlops = 2 * shapes.reduce(0) { $0 + $1.m * $1.n * $1.k }
         row.sgemmShare = flops > 0 ? min(1, Double(stepFlops) * Double(steps) / Double(flops)) : 1
         if let t = layerTimes {

@@ -83,6 +83,7 @@ struct EvalCommand: ParsableCommand {
 
     private func evaluate(_ comm: any Communicator) throws {
         _ = Runtime.configureThreads(threads, localRanks: Runtime.localRanks)
+        try Runtime.checkBLAS()
         let attacks = try RobustAttack.parseList(attack)
         let kind = dataset ?? EvalCommand.d.dataset
         let directory = dataDir ?? EvalCommand.d.dataDirectory

@@ -17,6 +17,18 @@ enum Runtime {
         return n
     }
 
+    /// Fails, naming the kernels and the shape, when the loaded sgemm computes wrong results on
+    /// this CPU (`SGEMMCheck`): training on them would silently corrupt every number.
+    /// - Returns: the largest relative error found.
+    @discardableResult
+    static func checkBLAS(_ shapes: [GEMMShape] = SGEMMCheck.standardShapes, samples: Int = 48) throws -> Double {
+        let r = SGEMMCheck.run(shapes, samples: samples)
+        guard r.error > SGEMMCheck.tolerance, let g = r.worst else { return r.error }
+        throw CLIError(String(format: "OpenBLAS %@ kernels compute sgemm wrong on this CPU (relative error %.2g on a %d×%d×%d GEMM%@%@); "
+                              + "choose other kernels with OPENBLAS_CORETYPE (e.g. Haswell)",
+                              BLASCore.name, r.error, g.m, g.n, g.k, g.transA ? ", A transposed" : "", g.transB ? ", B transposed" : ""))
+    }
+
     static var localRanks: Int {
         let env = ProcessInfo.processInfo.environment
         for key in ["OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"] {

@@ -80,6 +80,7 @@ struct TrainCommand: ParsableCommand {
 
     private func train(_ rawComm: any Communicator, signals: StopSignals) throws {
         let threads = Runtime.configureThreads(self.threads, localRanks: Runtime.localRanks)
+        try Runtime.checkBLAS()
         var config = try makeConfig(outputDirectory: "")
         let comm: any Communicator = WatchedCommunicator(rawComm, timeout: config.collectiveTimeout,
                                                          stopRequested: { signals.requested })

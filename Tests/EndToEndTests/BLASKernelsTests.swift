@@ -13,6 +13,8 @@ final class BLASKernelsTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let line = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, r.stdout)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let check = try XCTUnwrap(object["sgemm_check_error"] as? Double, "no sgemm_check_error in \(line)")
+        XCTAssertLessThan(check, 1e-5, "sgemm on the step's shapes against a double-precision sum: \(line)")
         return try XCTUnwrap(object["blas_core"] as? String, "no blas_core in \(line)")
     }
 

@@ -30,6 +30,14 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     new, base = load(sys.argv[1]), load(sys.argv[2])
+    for label, rows in (("new", new), ("base", base)):
+        flat = [r for rs in rows.values() for r in rs]
+        peaks = [r["sgemm_peak_gflops"] for r in flat if "sgemm_peak_gflops" in r]
+        cores = sorted({r.get("blas_core", "?") for r in flat if "blas_core" in r})
+        if peaks:
+            print(f"{label}: {flat[0].get('impl', '?')}, sgemm peak {statistics.median(peaks):.1f} GFLOP/s "
+                  f"(median of {len(peaks)}, {min(peaks):.1f}-{max(peaks):.1f})"
+                  + (f", OpenBLAS {', '.join(cores)} kernels" if cores else ""))
     print(f"{'model':<11} {'mode':<13} {'new/s':>9} {'base/s':>9} {'ratio':>7} {'range':>13} {'rounds':>6} "
           f"{'new GF/s':>9} {'base GF/s':>9}")
     for key in sorted(set(new) | set(base)):
