@@ -40,12 +40,45 @@ void dtk_col2im(const float *src, long ss, long count, const int32_t *off, long 
 }
 
 
-/* The one-channel kernels accumulate a position's outputs (or patch gradient) in a local array
-   and write it once. Called with compile-time `taps` and `out` (the models' 4x4 -> 16 and
-   5x5 -> 32 layers), the loops unroll and the array lives in vector registers. */
+/* The one-channel kernels accumulate a block of DTK_POSITIONS output positions (their outputs, or
+   their patch gradients) in local arrays and write them once. Called with compile-time `taps` and
+   `out` (the models' 4x4 -> 16 and 5x5 -> 32 layers), the loops unroll and the arrays live in
+   vector registers; the block gives the FMA units independent chains (one position alone is a
+   chain of `taps` dependent FMAs). */
+#define DTK_POSITIONS 8
+/* With out a multiple of 16 the accumulators are written as vectors (OV per position): left to
+   itself the compiler vectorises across the block of positions, with gathers and scatters. */
+INLINE void conv1_forward_vectors(const float *restrict x, long sampleStride, long batch, const int32_t *restrict off,
+                                  long positions, const float *restrict wt, const float *restrict b,
+                                  float *restrict y, long taps, long out, const long OV) {
+    dtk_v16 bias[DTK_MAX_OUT / 16];
+    for (long j = 0; j < OV; j++) memcpy(&bias[j], b + 16 * j, sizeof(dtk_v16));
+    for (long s = 0; s < batch; s++) {
+        const float *xs = x + s * sampleStride;
+        for (long p0 = 0; p0 < positions; p0 += DTK_POSITIONS) {
+            long np = positions - p0 < DTK_POSITIONS ? positions - p0 : DTK_POSITIONS;
+            dtk_v16 acc[DTK_POSITIONS][DTK_MAX_OUT / 16];
+            for (long q = 0; q < DTK_POSITIONS; q++) for (long j = 0; j < OV; j++) acc[q][j] = bias[j];
+            for (long t = 0; t < taps; t++) {
+                dtk_v16 w[DTK_MAX_OUT / 16];
+                for (long j = 0; j < OV; j++) memcpy(&w[j], wt + t * out + 16 * j, sizeof(dtk_v16));
+                for (long q = 0; q < DTK_POSITIONS; q++) {
+                    int32_t k = q < np ? off[(p0 + q) * taps + t] : -1;
+                    float v = k < 0 ? 0.0f : xs[k];
+                    for (long j = 0; j < OV; j++) acc[q][j] += v * w[j];
+                }
+            }
+            for (long q = 0; q < np; q++)
+                for (long j = 0; j < OV; j++) memcpy(y + (s * positions + p0 + q) * out + 16 * j, &acc[q][j], sizeof(dtk_v16));
+        }
+    }
+}
+
 INLINE void conv1_forward_body(const float *restrict x, long sampleStride, long batch, const int32_t *restrict off,
                                long positions, const float *restrict wt, const float *restrict b,
                                float *restrict y, long taps, long out) {
+    if (out == 16) { conv1_forward_vectors(x, sampleStride, batch, off, positions, wt, b, y, taps, out, 1); return; }
+    if (out == 32) { conv1_forward_vectors(x, sampleStride, batch, off, positions, wt, b, y, taps, out, 2); return; }
     for (long s = 0; s < batch; s++) {
         const float *xs = x + s * sampleStride;
         for (long p = 0; p < positions; p++) {
@@ -83,17 +116,35 @@ INLINE void conv1_backward_input_body(const float *restrict dy, long batch, cons
                                       long sampleStride, long taps, long out) {
     for (long s = 0; s < batch; s++) {
         float *dxs = dx + s * sampleStride;
-        for (long p = 0; p < positions; p++) {
-            float g[DTK_MAX_TAPS];
-            const float *dr = dy + (s * positions + p) * out;
-            for (long t = 0; t < taps; t++) g[t] = 0;
-            for (long o = 0; o < out; o++) {
-                float d = dr[o];
-                const float *wr = w + o * taps;
-                for (long t = 0; t < taps; t++) g[t] += d * wr[t];
+        for (long p0 = 0; p0 < positions; p0 += DTK_POSITIONS) {
+            long np = positions - p0 < DTK_POSITIONS ? positions - p0 : DTK_POSITIONS;
+            float g[DTK_POSITIONS][DTK_MAX_TAPS];
+            const float *dr[DTK_POSITIONS];
+            for (long q = 0; q < DTK_POSITIONS; q++) dr[q] = dy + (s * positions + p0 + (q < np ? q : 0)) * out;
+            if (taps == 16) {
+                /* One vector of patch gradients per position, written as such (see above). */
+                dtk_v16 gv[DTK_POSITIONS];
+                for (long q = 0; q < DTK_POSITIONS; q++) gv[q] = (dtk_v16){0};
+                for (long o = 0; o < out; o++) {
+                    dtk_v16 wr;
+                    memcpy(&wr, w + o * 16, sizeof wr);
+                    for (long q = 0; q < DTK_POSITIONS; q++) gv[q] += dr[q][o] * wr;
+                }
+                for (long q = 0; q < DTK_POSITIONS; q++) memcpy(g[q], &gv[q], sizeof(dtk_v16));
+            } else {
+                for (long q = 0; q < DTK_POSITIONS; q++) for (long t = 0; t < taps; t++) g[q][t] = 0;
+                for (long o = 0; o < out; o++) {
+                    const float *wr = w + o * taps;
+                    for (long q = 0; q < DTK_POSITIONS; q++) {
+                        float d = dr[q][o];
+                        for (long t = 0; t < taps; t++) g[q][t] += d * wr[t];
+                    }
+                }
             }
-            const int32_t *op = off + p * taps;
-            for (long t = 0; t < taps; t++) { int32_t k = op[t]; if (k >= 0) dxs[k] += g[t]; }
+            for (long q = 0; q < np; q++) {
+                const int32_t *op = off + (p0 + q) * taps;
+                for (long t = 0; t < taps; t++) { int32_t k = op[t]; if (k >= 0) dxs[k] += g[q][t]; }
+            }
         }
     }
 }
@@ -213,39 +264,61 @@ void dtk_conv_backward_input(const float *dy, long batch, const int32_t *off, lo
 
 /* Weight and bias gradients of a one-channel convolution, without unrolling:
    dw[o*taps + t] += sum_{s,p} dy[(s*positions + p)*out + o] * x[s*ss + off[p*taps + t]],
-   db[o] += sum_{s,p} dy[(s*positions + p)*out + o]. Sixteen outputs at a time, so with
-   compile-time taps the accumulators (taps x 16) stay in vector registers over the batch. */
+   db[o] += sum_{s,p} dy[(s*positions + p)*out + o]. With out a multiple of 16, a tile of TB taps
+   times every output vector (OV = out/16 of them) is held in registers over the batch, so each
+   input value gathered serves all outputs. */
+#define DTK_WEIGHT_ACCUMULATORS 24
+INLINE void conv1_weight_tile(const float *restrict x, long ss, long batch, const int32_t *restrict off,
+                              long positions, const float *restrict dy, float *restrict dw, long taps, long out,
+                              long t0, const long TB, const long OV) {
+    /* Per-sample partial sums, added to the totals after each sample, so rounding grows with the
+       positions of one sample, not of the whole batch. */
+    dtk_v16 total[DTK_WEIGHT_ACCUMULATORS], acc[DTK_WEIGHT_ACCUMULATORS];
+    for (long i = 0; i < TB * OV; i++) total[i] = (dtk_v16){0};
+    for (long s = 0; s < batch; s++) {
+        for (long i = 0; i < TB * OV; i++) acc[i] = (dtk_v16){0};
+        const float *xs = x + s * ss;
+        for (long p = 0; p < positions; p++) {
+            dtk_v16 d[DTK_MAX_OUT / 16];
+            for (long j = 0; j < OV; j++) memcpy(&d[j], dy + (s * positions + p) * out + 16 * j, sizeof(dtk_v16));
+            const int32_t *op = off + p * taps + t0;
+            for (long t = 0; t < TB; t++) {
+                int32_t k = op[t];
+                float v = k < 0 ? 0.0f : xs[k];
+                for (long j = 0; j < OV; j++) acc[t * OV + j] += v * d[j];
+            }
+        }
+        for (long i = 0; i < TB * OV; i++) total[i] += acc[i];
+    }
+    for (long t = 0; t < TB; t++)
+        for (long j = 0; j < OV; j++)
+            for (long o = 0; o < 16; o++) dw[(16 * j + o) * taps + t0 + t] += total[t * OV + j][o];
+}
+
 INLINE void conv1_backward_weight_body(const float *restrict x, long ss, long batch, const int32_t *restrict off,
                                        long positions, const float *restrict dy, float *restrict dw,
                                        float *restrict db, long taps, long out) {
+    for (long r = 0; r < batch * positions; r++) {
+        const float *dr = dy + r * out;
+        for (long o = 0; o < out; o++) db[o] += dr[o];
+    }
+    if (taps == 16 && out == 16) {
+        conv1_weight_tile(x, ss, batch, off, positions, dy, dw, taps, out, 0, 16, 1);
+        return;
+    }
+    if (taps == 25 && out == 32) {
+        conv1_weight_tile(x, ss, batch, off, positions, dy, dw, taps, out, 0, 12, 2);
+        conv1_weight_tile(x, ss, batch, off, positions, dy, dw, taps, out, 12, 12, 2);
+        conv1_weight_tile(x, ss, batch, off, positions, dy, dw, taps, out, 24, 1, 2);
+        return;
+    }
     if (out % 16 == 0) {
-        /* Vector accumulators: acc[t] holds 16 outputs of tap t. */
-        for (long o0 = 0; o0 < out; o0 += 16) {
-            /* Per-sample partial sums in registers, added to the totals after each sample, so
-               rounding grows with the positions of one sample, not of the whole batch. */
-            dtk_v16 total[DTK_MAX_TAPS], acc[DTK_MAX_TAPS], accb = {0};
-            for (long t = 0; t < taps; t++) total[t] = (dtk_v16){0};
-            for (long s = 0; s < batch; s++) {
-                for (long t = 0; t < taps; t++) acc[t] = (dtk_v16){0};
-                const float *xs = x + s * ss;
-                for (long p = 0; p < positions; p++) {
-                    dtk_v16 d;
-                    memcpy(&d, dy + (s * positions + p) * out + o0, sizeof d);
-                    const int32_t *op = off + p * taps;
-                    accb += d;
-                    for (long t = 0; t < taps; t++) {
-                        int32_t k = op[t];
-                        float v = k < 0 ? 0.0f : xs[k];
-                        acc[t] += v * d;
-                    }
-                }
-                for (long t = 0; t < taps; t++) total[t] += acc[t];
+        for (long o0 = 0; o0 < out; o0 += 16)
+            for (long t0 = 0; t0 < taps; t0 += DTK_WEIGHT_ACCUMULATORS) {
+                long tb = taps - t0 < DTK_WEIGHT_ACCUMULATORS ? taps - t0 : DTK_WEIGHT_ACCUMULATORS;
+                /* One output vector: dy and dw offset to outputs o0.. (out stays the row length). */
+                conv1_weight_tile(x, ss, batch, off, positions, dy + o0, dw + o0 * taps, taps, out, t0, tb, 1);
             }
-            for (long o = 0; o < 16; o++) {
-                db[o0 + o] += accb[o];
-                for (long t = 0; t < taps; t++) dw[(o0 + o) * taps + t] += total[t][o];
-            }
-        }
         return;
     }
     for (long s = 0; s < batch; s++) {
@@ -254,7 +327,6 @@ INLINE void conv1_backward_weight_body(const float *restrict x, long ss, long ba
             const float *dr = dy + (s * positions + p) * out;
             const int32_t *op = off + p * taps;
             for (long o = 0; o < out; o++) {
-                db[o] += dr[o];
                 for (long t = 0; t < taps; t++) { int32_t k = op[t]; if (k >= 0) dw[o * taps + t] += dr[o] * xs[k]; }
             }
         }
@@ -279,12 +351,44 @@ void dtk_conv1_backward_weight(const float *x, long ss, long batch, const int32_
    db[o] += sum_{s,p} dy[...]. Samples go a few at a time (their activations stay in L2); for
    each tap and block of 8 outputs the accumulators (8 x c floats) stay in vector registers. */
 #define DTK_WEIGHT_SAMPLES 8
+/* For 16 channels (one vector per tap) a tile of 8 outputs x 2 taps: 16 accumulators, and each
+   broadcast dy value serves two taps. Padding taps read a row of zeros. */
+INLINE void conv16_weight_tile(const float *restrict x, long ss, long s0, long s1, const int32_t *restrict off,
+                               long positions, const float *restrict dy, float *restrict dwp, long taps, long out,
+                               long o0, long t0, const long TB) {
+    dtk_v16 acc[8][2];
+    for (long a = 0; a < 8; a++) for (long b = 0; b < TB; b++) memcpy(&acc[a][b], dwp + ((o0 + a) * taps + t0 + b) * 16, 64);
+    for (long s = s0; s < s1; s++) {
+        const float *xs = x + s * ss;
+        const float *dr = dy + s * positions * out + o0;
+        for (long p = 0; p < positions; p++, dr += out) {
+            dtk_v16 xv[2];
+            for (long b = 0; b < TB; b++) {
+                int32_t k = off[p * taps + t0 + b];
+                memcpy(&xv[b], k < 0 ? dtk_zeros : xs + k, 64);
+            }
+            for (long a = 0; a < 8; a++) {
+                float d = dr[a];
+                for (long b = 0; b < TB; b++) acc[a][b] += d * xv[b];
+            }
+        }
+    }
+    for (long a = 0; a < 8; a++) for (long b = 0; b < TB; b++) memcpy(dwp + ((o0 + a) * taps + t0 + b) * 16, &acc[a][b], 64);
+}
 INLINE void conv_backward_weight_body(const float *restrict x, long ss, long batch, const int32_t *restrict off,
                                       long positions, const float *restrict dy, float *restrict dwp,
                                       float *restrict db, long taps, long c, long out) {
     long cv = c / 16;
     for (long s0 = 0; s0 < batch; s0 += DTK_WEIGHT_SAMPLES) {
         long s1 = s0 + DTK_WEIGHT_SAMPLES < batch ? s0 + DTK_WEIGHT_SAMPLES : batch;
+        if (c == 16 && out % 8 == 0) {
+            for (long o0 = 0; o0 < out; o0 += 8) {
+                long t0 = 0;
+                for (; t0 + 2 <= taps; t0 += 2) conv16_weight_tile(x, ss, s0, s1, off, positions, dy, dwp, taps, out, o0, t0, 2);
+                if (t0 < taps) conv16_weight_tile(x, ss, s0, s1, off, positions, dy, dwp, taps, out, o0, t0, 1);
+            }
+            continue;
+        }
         for (long t = 0; t < taps; t++) {
             for (long o0 = 0; o0 < out; o0 += 8) {
                 long oc = out - o0 < 8 ? out - o0 : 8;

@@ -93,12 +93,14 @@ final class GradientCheckTests: XCTestCase {
 
     /// One-channel and hwc convolutions run direct kernels by default; they must give the outputs
     /// and gradients of the im2col + sgemm lowering (the models' layers, odd shapes, position
-    /// counts that are not a multiple of the kernels' block of 4), and both must pass the
+    /// counts that are not a multiple of the kernels' blocks of 4 and 8, tap counts that split
+    /// into several register tiles or leave a remainder), and both must pass the
     /// finite-difference check.
     func testDirectConvolutionEqualsGEMMLowering() {
         let shapes: [(Shape, Layout, Int, Int, Int, Int)] = [
             (Shape(1, 28, 28), .chw, 16, 4, 2, 1), (Shape(1, 28, 28), .chw, 32, 5, 1, 2), (Shape(1, 7, 9), .chw, 5, 3, 2, 0),
-            (Shape(1, 6, 6), .chw, 3, 2, 1, 1),
+            (Shape(1, 6, 6), .chw, 3, 2, 1, 1), (Shape(1, 9, 9), .chw, 16, 3, 1, 1), (Shape(1, 8, 8), .chw, 48, 7, 1, 3),
+            (Shape(16, 6, 5), .hwc, 8, 3, 1, 1),
             (Shape(16, 14, 14), .hwc, 32, 4, 2, 1), (Shape(32, 14, 14), .hwc, 64, 5, 1, 2), (Shape(3, 7, 5), .hwc, 5, 3, 2, 1),
             (Shape(7, 5, 6), .hwc, 2, 2, 1, 0), (Shape(16, 5, 7), .hwc, 13, 3, 2, 1),
         ]
