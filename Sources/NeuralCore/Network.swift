@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A sequential network whose parameters and gradients each live in one flat buffer
 /// (so one allreduce moves all gradients), with activations allocated once per batch
 /// capacity and reused.
@@ -26,6 +30,16 @@ public final class Network {
     private var input: UnsafePointer<Float>?
     /// When set, each layer's forward and backward time is added to it (benchmarks).
     public var layerTimes: LayerTimes?
+    /// When set (benchmarks), every forward and backward pass adds its duration on this clock to
+    /// `forwardSeconds` and `backwardSeconds`.
+    public var passClock: clockid_t?
+    public private(set) var forwardSeconds = 0.0, backwardSeconds = 0.0
+    private func passNow() -> Double {
+        guard let passClock else { return 0 }
+        var ts = timespec()
+        clock_gettime(passClock, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
     private var batch = 0
 
     public init(layers: [any Layer]) {
@@ -90,6 +104,8 @@ public final class Network {
         reserve(batch: batch)
         input = x
         self.batch = batch
+        let start = passNow()
+        defer { if passClock != nil { forwardSeconds += passNow() - start } }
         var cur = x
         for (i, (l, out)) in zip(layers, activations).enumerated() {
             let t0 = layerTimes?.now() ?? 0
@@ -116,6 +132,8 @@ public final class Network {
         let range = samples ?? 0..<batch
         precondition(range.lowerBound >= 0 && range.upperBound <= batch, "samples \(range) outside the batch of \(batch)")
         let first = range.lowerBound, count = range.count
+        let start = passNow()
+        defer { if passClock != nil { backwardSeconds += passNow() - start } }
         var dy = dLogits
         var useA = true
         // Without an input gradient, nothing below the first layer with parameters needs dL/dx

@@ -29,6 +29,9 @@ public final class TrainStep {
     public private(set) var activeCleanSamples = 0
     /// Time per phase of the steps run so far (the trainer adds allreduce and optimizer).
     public var times = PhaseTimes()
+    /// Of the attack phase, the seconds in the network's forward and backward passes (the rest is
+    /// random starts, sign steps, projections and losses); measured when `network.passClock` is set.
+    public var attackPasses = (forward: 0.0, backward: 0.0)
 
     public init(network: Network, attack: AttackSettings, der: DERMode, beta: Float, gamma: Float,
                 aaeReference: AAEReference, seed: UInt64) {
@@ -142,10 +145,13 @@ public final class TrainStep {
                                                scale: scale, dLogits: dLogits.pointer)
                     }
                 }
+                let passes = (network.forwardSeconds, network.backwardSeconds)
                 times.time(.attack) {
                     attacker.perturb(x, labels: labels.baseAddress!, n: n, settings: attack, seed: seed,
                                      stream: stream, epoch: epoch, indices: indices.baseAddress!, output: xAdv)
                 }
+                attackPasses.forward += network.forwardSeconds - passes.0
+                attackPasses.backward += network.backwardSeconds - passes.1
                 let logits = times.time(.forward) { network.forward(x, batch: 2 * n) }
                 let reference = aaeReference == .start ? UnsafePointer(attacker.startLoss.pointer) : nil
                 return times.time(.objective) {

@@ -16,7 +16,12 @@ struct BenchCommand: ParsableCommand {
             update. samples/s is the median (and range) of --repeats timed blocks after warm-up; GFLOP/s \
             counts the GEMM operations really issued (and those of the direct convolution kernels); the sgemm \
             peak is a square GEMM measured in the same run; %shapes compares with sgemm on the step's own \
-            GEMM shapes replayed alone (the bound BLAS sets; JSON: sgemm_shapes_gflops, sgemm_flop_share). Under mpirun the global batch is split across ranks (weak scaling: raise --batch-size with \
+            GEMM shapes replayed alone (the bound BLAS sets; JSON: sgemm_shapes_gflops, sgemm_flop_share). \
+            Phases are fractions of the step: attack, forward, objective, backward, allreduce (with the \
+            non-finite checks), optimizer; att.fw and att.bw are the parts of the attack spent in the \
+            network's forward and backward passes (JSON: phases.attack_forward, phases.attack_backward). \
+            sgemm is checked against a double-precision sum on every step's shapes (sgemm_check_error). \
+            Under mpirun the global batch is split across ranks (weak scaling: raise --batch-size with \
             the rank count). Compare result files with Tests/Reference/compare_bench.py; \
             launch/bench-vs-torch.sh runs the PyTorch reference beside it.
             """)
@@ -80,6 +85,8 @@ struct BenchCommand: ParsableCommand {
         var shapeGflops = 0.0, sgemmShare = 1.0
         /// The largest relative error of sgemm on the step's shapes (`SGEMMCheck`).
         var sgemmCheckError = 0.0
+        /// Fractions of the step in the attack's forward and backward passes (parts of `attack`).
+        var attackForward = 0.0, attackBackward = 0.0
         /// Seconds per step of one blocking allreduce of all gradients, and of waiting for the
         /// bucketed non-blocking reductions after the backward pass (the part not hidden).
         var allreduceBlocking, allreduceExposed: Double
@@ -105,7 +112,7 @@ struct BenchCommand: ParsableCommand {
         if out && !json {
             print(String(format: "sgemm peak (%d³, %d thread%@): %.1f GFLOP/s; %d rank(s), global batch %d; ", peakSize,
                          threads, threads == 1 ? "" : "s", peak, comm.size, batchSize) + BLASKernels.description)
-            print("model       mode          samples/s   range           GFLOP/s  %peak  %shapes attack forward  object backward allred  optim   peak RSS MiB (params+grads+momentum + activations)")
+            print("model       mode          samples/s   range           GFLOP/s  %peak  %shapes attack forward  object backward allred  optim  (att.fw  att.bw)  peak RSS MiB (params+grads+momentum + activations)")
         }
         var lines: [String] = []
         for m in models.split(separator: ",").compactMap({ ModelKind(rawValue: String($0)) }) {
@@ -122,7 +129,8 @@ struct BenchCommand: ParsableCommand {
                     ("sgemm_peak_gflops", .number(peak)), ("fraction_of_peak", .number(r.gflops / peak)),
                     ("sgemm_shapes_gflops", .number(r.shapeGflops)), ("sgemm_flop_share", .number(r.sgemmShare)),
                     ("fraction_of_shapes_peak", .number(r.shapeGflops > 0 ? r.gflops / r.shapeGflops : 0)),
-                    ("phases", .object(PhaseTimes.Phase.allCases.map { ($0.name, .number(fractions[$0.rawValue])) })),
+                    ("phases", .object(PhaseTimes.Phase.allCases.map { ($0.name, .number(fractions[$0.rawValue])) }
+                                       + [("attack_forward", .number(r.attackForward)), ("attack_backward", .number(r.attackBackward))])),
                     ("allreduce_blocking_s", .number(r.allreduceBlocking)), ("allreduce_exposed_s", .number(r.allreduceExposed)),
                     ("allreduce_hidden", .number(r.allreduceBlocking > 0 ? max(0, 1 - r.allreduceExposed / r.allreduceBlocking) : 0)),
                     ("peak_rss_kb", .integer(rss)), ("rss_growth_kb", .integer(r.rssGrowthKB)),
@@ -142,6 +150,7 @@ struct BenchCommand: ParsableCommand {
                           r.median, r.low, r.high, r.gflops, 100 * r.gflops / peak,
                           r.shapeGflops > 0 ? 100 * r.gflops / r.shapeGflops : 0)
                           + fractions.map { String(format: " %6.1f%%", 100 * $0) }.joined()
+                          + String(format: "  (%5.1f%% %6.1f%%)", 100 * r.attackForward, 100 * r.attackBackward)
                           + String(format: "   %6.1f (%.1f + %.1f)", Double(rss) / 1024,
                                    Double(r.parameterBytes) / 1048576, Double(r.activationBytes) / 1048576))
                     for l in r.layerShares {
@@ -193,7 +202,8 @@ struct BenchCommand: ParsableCommand {
         let layerTimes = layers ? LayerTimes(layers: network.layers.count, clock: PhaseTimes.clock) : nil
         network.layerTimes = layerTimes
         let rssBefore = Self.currentRSSKB()
-        step.times.reset(); extra.reset()
+        network.passClock = PhaseTimes.clock
+        step.times.reset(); extra.reset(); step.attackPasses = (0, 0)
         var rates: [Double] = [], flops = 0, time = 0.0, steps = 0
         for _ in 0..<repeats {
             let f0 = GEMMCounter.flops
@@ -218,6 +228,7 @@ struct BenchCommand: ParsableCommand {
         for _ in 0..<20 { try comm.allreduceSum(network.gradients.buffer) }
         let blocking = (PhaseTimes.now() - t0) / 20
         var phases = step.times
+        let attackPasses = step.attackPasses
         for p in [PhaseTimes.Phase.allreduce, .optimizer] { phases.add(p, extra[p]) }
         rates.sort()
         let bytes = network.allocatedBytes
@@ -229,6 +240,9 @@ struct BenchCommand: ParsableCommand {
                       parameterBytes: bytes.parameters + sgd.velocity.count * 4, activationBytes: bytes.activations)
         row.shapeGflops = shapeRate
         row.sgemmCheckError = checkError
+        let total = max(phases.total, 1e-12)
+        row.attackForward = attackPasses.forward / total
+        row.attackBackward = attackPasses.backward / total
         let stepFlops = 2 * shapes.reduce(0) { $0 + $1.m * $1.n * $1.k }
         row.sgemmShare = flops > 0 ? min(1, Double(stepFlops) * Double(steps) / Double(flops)) : 1
         if let t = layerTimes {

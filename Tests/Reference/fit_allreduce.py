@@ -6,7 +6,8 @@ weak-scaling efficiency.
 
 ALLREDUCE.jsonl: rows with ranks, bytes, seconds (and an optional "link" label, e.g. "1gbit");
 BENCH_NP1.jsonl: `dist-train bench --json` rows at 1 rank (the compute time of a step).
-For each (link, ranks) group, a least-squares fit of t = a + b·bytes over the size sweep; read as
+For each (link, ranks) group, a least-squares fit of t = a + b·bytes over the size sweep (in
+relative error, so latency and bandwidth both count); read as
 a ring allreduce, t(p, n) = 2(p−1)·α + 2(p−1)/p · n·β, so α = a / (2(p−1)) and β = b·p / (2(p−1)).
 Projection for P nodes (one rank each, per-rank batch as in BENCH): efficiency =
 T_step / (T_step + t(P, gradient bytes)), without overlap.
@@ -17,11 +18,16 @@ import sys
 
 
 def fit(rows):
+    """Least squares of t = a + b·bytes in relative terms (weights 1/t²), so that the small
+    messages, which carry the latency, count as much as the large ones, which carry the
+    bandwidth (an unweighted fit over 4 KiB..64 MiB is all bandwidth, and its intercept noise)."""
     xs = [r["bytes"] for r in rows]
     ys = [r["seconds"] for r in rows]
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    ws = [1 / y ** 2 for y in ys]
+    sw = sum(ws)
+    mx = sum(w * x for w, x in zip(ws, xs)) / sw
+    my = sum(w * y for w, y in zip(ws, ys)) / sw
+    b = sum(w * (x - mx) * (y - my) for w, x, y in zip(ws, xs, ys)) / sum(w * (x - mx) ** 2 for w, x in zip(ws, xs))
     return my - b * mx, b
 
 

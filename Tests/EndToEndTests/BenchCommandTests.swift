@@ -1,0 +1,52 @@
+import Foundation
+import XCTest
+
+/// `dist-train bench --json`: one row per model and mode with the fields the comparison scripts
+/// read, phases that add up, the attack's share split into its forward and backward passes, and
+/// the sgemm check of the step's shapes. (Speed itself is never asserted: see docs/performance.md.)
+final class BenchCommandTests: XCTestCase {
+    func rows(_ args: [String]) throws -> [[String: Any]] {
+        let r = try Launcher.run(Launcher.binary, ["bench", "--json", "--repeats", "1", "--seconds", "0.01",
+                                                   "--peak-size", "64"] + args, timeout: 300)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return try r.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }.map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+
+    func testRowsCarryPhasesAndTheAttackSplit() throws {
+        let out = try rows(["--models", "mlp,cnn-small", "--modes", "plain,fgsm-rs-der"])
+        XCTAssertEqual(out.map { "\($0["model"]!) \($0["mode"]!)" },
+                       ["mlp plain", "mlp fgsm-rs-der", "cnn-small plain", "cnn-small fgsm-rs-der"])
+        for row in out {
+            let what = "\(row["model"]!) \(row["mode"]!)"
+            XCTAssertGreaterThan(row["samples_per_s"] as? Double ?? 0, 0, what)
+            XCTAssertLessThan(try XCTUnwrap(row["sgemm_check_error"] as? Double, what), 1e-5, what)
+            let phases = try XCTUnwrap(row["phases"] as? [String: Double], what)
+            let whole = ["attack", "forward", "objective", "backward", "allreduce", "optimizer"]
+            XCTAssertEqual(whole.reduce(0) { $0 + (phases[$1] ?? .nan) }, 1, accuracy: 1e-6, "\(what): \(phases)")
+            let attack = try XCTUnwrap(phases["attack"]), f = try XCTUnwrap(phases["attack_forward"]),
+                b = try XCTUnwrap(phases["attack_backward"])
+            if row["mode"] as? String == "plain" {
+                XCTAssertEqual(attack, 0, what)
+                XCTAssertEqual(f + b, 0, what)
+            } else {
+                // FGSM-RS: one forward and one input-gradient backward per step, inside the attack.
+                XCTAssertGreaterThan(f, 0, what)
+                XCTAssertGreaterThan(b, 0, what)
+                XCTAssertLessThanOrEqual(f + b, attack + 1e-9, "\(what): the passes are part of the attack")
+            }
+        }
+    }
+
+    func testWritesTheSameRowsToTheResultsFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("rows.jsonl").path
+        let printed = try rows(["--models", "mlp", "--modes", "plain", "--output", file])
+        let saved = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(saved.count, printed.count)
+        XCTAssertEqual(saved.count, 1)
+    }
+}
