@@ -36,7 +36,7 @@ struct BenchCommand: ParsableCommand {
     var threads: Int = 1
     @Option(help: "Timed blocks per row (the median is reported).")
     var repeats: Int = 5
-    @Option(help: "Minimum seconds per timed block.")
+    @Option(help: "Seconds per timed block, about: its step count is fixed beforehand from two calibration steps (the slowest rank's), so timed steps hold no collective but their allreduce.")
     var seconds: Double = 0.5
     @Option(help: "Size n of the n×n×n sgemm used to measure the peak.")
     var peakSize: Int = 1024
@@ -199,6 +199,13 @@ struct BenchCommand: ParsableCommand {
         let shapeRate = GEMMShape.replayRate(shapes, seconds: 0.3, clock: PhaseTimes.now)
         // The numbers below mean nothing if the kernels compute wrong on this step's shapes.
         let checkError = try Runtime.checkBLAS(shapes, samples: 16)
+        // Steps per block, fixed before timing from two calibration steps (the slowest rank's), so
+        // that the timed steps hold no collective but their own allreduce, as in training.
+        let c0 = PhaseTimes.now()
+        for i in 4..<6 { try once(i) }
+        var estimate: [Int64] = [Int64(max(PhaseTimes.now() - c0, 1e-9) / 2 * 1e9)]
+        try estimate.withUnsafeMutableBufferPointer { try comm.allreduceMax($0) }
+        let perBlock = max(1, Int((seconds / (Double(estimate[0]) / 1e9)).rounded(.up)))
         let layerTimes = layers ? LayerTimes(layers: network.layers.count, clock: PhaseTimes.clock) : nil
         network.layerTimes = layerTimes
         let rssBefore = Self.currentRSSKB()
@@ -208,17 +215,9 @@ struct BenchCommand: ParsableCommand {
         for _ in 0..<repeats {
             let f0 = GEMMCounter.flops
             let start = PhaseTimes.now()
-            var n = 0, elapsed = 0.0
-            repeat {
-                try once(steps)
-                steps += 1; n += 1
-                // Every rank runs the same number of steps: rank 0's clock decides, broadcast.
-                var done: [Int64] = [PhaseTimes.now() - start >= seconds ? 1 : 0]
-                try done.withUnsafeMutableBufferPointer { try comm.allreduceMax($0) }
-                elapsed = PhaseTimes.now() - start
-                if done[0] == 1 { break }
-            } while true
-            rates.append(Double(n * batchSize) / elapsed)
+            for _ in 0..<perBlock { try once(6 + steps); steps += 1 }
+            let elapsed = PhaseTimes.now() - start
+            rates.append(Double(perBlock * batchSize) / elapsed)
             flops += GEMMCounter.flops - f0
             time += elapsed
         }
