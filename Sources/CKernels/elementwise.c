@@ -94,3 +94,27 @@ int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long
 }
 #endif
 
+
+/* 1 if none of the n values is NaN or infinite: the largest magnitude bit pattern stays below
+   that of infinity (an integer max, which vectorises; a float comparison chain would not). */
+INLINE int all_finite_body(const float *restrict values, long n) {
+    uint32_t largest = 0;
+    for (long i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, values + i, sizeof bits);
+        bits &= 0x7FFFFFFFu;
+        largest = bits > largest ? bits : largest;
+    }
+    return largest < 0x7F800000u;
+}
+#if defined(__x86_64__)
+INSTANTIATE_RETURNING(all_finite, (const float *values, long n), (values, n))
+int dtk_all_finite(const float *values, long n) {
+    int level = dtk_vector_level();
+    if (level == 2) return all_finite_avx512(values, n);
+    if (level == 1) return all_finite_avx2(values, n);
+    return all_finite_base(values, n);
+}
+#else
+int dtk_all_finite(const float *values, long n) { return all_finite_body(values, n); }
+#endif

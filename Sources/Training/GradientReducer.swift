@@ -1,3 +1,4 @@
+import CKernels
 import Distributed
 import NeuralCore
 
@@ -123,9 +124,7 @@ public final class GradientReducer {
     /// True when no value is NaN or ±∞: the largest magnitude bit pattern stays below that of
     /// ∞ (an integer max, which vectorizes, unlike a float sum that must keep its order).
     public static func allFinite(_ values: UnsafePointer<Float>, count: Int) -> Bool {
-        var largest: UInt32 = 0
-        for j in 0..<count { largest = max(largest, values[j].bitPattern & 0x7FFF_FFFF) }
-        return largest < 0x7F80_0000
+        count <= 0 || dtk_all_finite(values, count) != 0
     }
 
     /// True when some rank flagged a non-finite loss, gradient or parameter (the first bucket

@@ -66,4 +66,7 @@ void dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float
 
 /* 1 if that update would leave every parameter finite (nothing is written), else 0. */
 int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd);
+
+/* 1 if none of the n values is NaN or infinite, else 0. */
+int dtk_all_finite(const float *values, long n);
 #endif
