@@ -1,0 +1,34 @@
+import Foundation
+import XCTest
+
+/// launch/weak-scaling.sh end to end on a tiny configuration: the 1-rank / N-rank / 1-rank runs
+/// land in its result files and the table has a row with an efficiency and an allreduce bound.
+final class WeakScalingScriptTests: XCTestCase {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("launch/weak-scaling.sh").path
+
+    func testOneRoundOfOneRow() throws {
+        guard Launcher.mpirun != nil else { throw XCTSkip("mpirun not found: install openmpi-bin (launch/install-deps.sh)") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("weak-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try Launcher.run("/bin/bash", [Self.script, "--ranks", "2", "--models", "mlp", "--modes", "plain",
+                                               "--rounds", "1", "--repeats", "1", "--seconds", "0.01", "--out", dir.path],
+                                 environment: ["DIST_TRAIN_BIN": Launcher.binary, "OMPI_ALLOW_RUN_AS_ROOT": "1",
+                                               "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_mpi_yield_when_idle": "1"],
+                                 timeout: 240)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        func rows(_ name: String) throws -> [[String: Any]] {
+            try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8).split(separator: "\n").map {
+                try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
+        }
+        let one = try rows("np1.jsonl"), two = try rows("np2.jsonl")
+        XCTAssertEqual(one.map { $0["ranks"] as? Int }, [1, 1], "1-rank runs before and after")
+        XCTAssertEqual(two.map { $0["ranks"] as? Int }, [2])
+        XCTAssertEqual(two.first?["batch"] as? Int, 256, "128 samples per rank")
+        let row = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("| mlp | plain |") }, r.stdout)
+        let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        XCTAssertEqual(cells.count, 9, row.description)
+        for i in [4, 6, 8] { XCTAssert(cells[i].hasSuffix("%") && Double(cells[i].dropLast()) != nil, "cell \(i) of \(row)") }
+    }
+}
