@@ -79,20 +79,11 @@ INLINE int sgd_stays_finite_body(const float *restrict p, const float *restrict 
     }
     return largest < 0x7F800000u;
 }
-#if defined(__x86_64__)
 INSTANTIATE_RETURNING(sgd_stays_finite, (const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd),
                       (p, grad, v, n, lr, momentum, wd))
 int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd) {
-    int level = dtk_vector_level();
-    if (level == 2) return sgd_stays_finite_avx512(p, grad, v, n, lr, momentum, wd);
-    if (level == 1) return sgd_stays_finite_avx2(p, grad, v, n, lr, momentum, wd);
-    return sgd_stays_finite_base(p, grad, v, n, lr, momentum, wd);
+    DISPATCH_RETURNING(sgd_stays_finite, (p, grad, v, n, lr, momentum, wd));
 }
-#else
-int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd) {
-    return sgd_stays_finite_body(p, grad, v, n, lr, momentum, wd);
-}
-#endif
 
 
 /* 1 if none of the n values is NaN or infinite: the largest magnitude bit pattern stays below
@@ -107,14 +98,5 @@ INLINE int all_finite_body(const float *restrict values, long n) {
     }
     return largest < 0x7F800000u;
 }
-#if defined(__x86_64__)
 INSTANTIATE_RETURNING(all_finite, (const float *values, long n), (values, n))
-int dtk_all_finite(const float *values, long n) {
-    int level = dtk_vector_level();
-    if (level == 2) return all_finite_avx512(values, n);
-    if (level == 1) return all_finite_avx2(values, n);
-    return all_finite_base(values, n);
-}
-#else
-int dtk_all_finite(const float *values, long n) { return all_finite_body(values, n); }
-#endif
+int dtk_all_finite(const float *values, long n) { DISPATCH_RETURNING(all_finite, (values, n)); }

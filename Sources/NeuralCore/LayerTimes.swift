@@ -2,6 +2,15 @@
 import Glibc
 #endif
 
+/// The time on `clock` in seconds (CLOCK_MONOTONIC for wall time, CLOCK_THREAD_CPUTIME_ID for this
+/// thread's CPU time), read by LayerTimes, Network's pass timers and Training's PhaseTimes.
+@inline(__always)
+public func clockSeconds(_ clock: clockid_t) -> Double {
+    var ts = timespec()
+    clock_gettime(clock, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
 /// Seconds each layer of a network spent in forward, in backward for the input gradient only
 /// (attack iterations), and in backward with parameter gradients (training steps), for
 /// `dist-train bench --layers`. Sized once; adding a time allocates nothing.
@@ -20,11 +29,7 @@ public final class LayerTimes {
     }
 
     @inline(__always)
-    public func now() -> Double {
-        var ts = timespec()
-        clock_gettime(clock, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    public func now() -> Double { clockSeconds(clock) }
 
     func add(forward i: Int, since t0: Double) { forward[i] += now() - t0 }
 

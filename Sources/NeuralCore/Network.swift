@@ -34,12 +34,7 @@ public final class Network {
     /// `forwardSeconds` and `backwardSeconds`.
     public var passClock: clockid_t?
     public private(set) var forwardSeconds = 0.0, backwardSeconds = 0.0
-    private func passNow() -> Double {
-        guard let passClock else { return 0 }
-        var ts = timespec()
-        clock_gettime(passClock, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    private func passNow() -> Double { passClock.map(clockSeconds) ?? 0 }
     private var batch = 0
 
     public init(layers: [any Layer]) {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NeuralCore
 
 /// Seconds spent in each phase of training steps, accumulated (a monotonic clock read costs
 /// tens of nanoseconds, so the timers stay on).
@@ -20,11 +21,7 @@ public struct PhaseTimes: Sendable {
     /// to CLOCK_THREAD_CPUTIME_ID, the calling thread's CPU time (with one BLAS thread, the work).
     nonisolated(unsafe) public static var clock = CLOCK_MONOTONIC
 
-    public static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(clock, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    public static func now() -> Double { clockSeconds(clock) }
 
     /// Runs `body`, adding its duration to phase `p`.
     @inline(__always)

@@ -31,8 +31,8 @@ enum BLASKernels {
         if let was = env[previousCoreVariable] {
             return "OpenBLAS \(name) kernels (OpenBLAS chose \(was); CPU has \(BLASCore.vectorLevel == 2 ? "AVX-512" : "AVX2"))"
         }
-        if env["OPENBLAS_CORETYPE"] != nil, let wider = BLASCore.better(than: name, vectorLevel: BLASCore.vectorLevel) {
-            return "OpenBLAS \(name) kernels (OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"]!); this CPU also runs \(wider))"
+        if let pinned = env["OPENBLAS_CORETYPE"], let wider = BLASCore.better(than: name, vectorLevel: BLASCore.vectorLevel) {
+            return "OpenBLAS \(name) kernels (OPENBLAS_CORETYPE=\(pinned); this CPU also runs \(wider))"
         }
         return "OpenBLAS \(name) kernels"
     }
