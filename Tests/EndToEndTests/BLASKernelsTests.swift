@@ -7,15 +7,11 @@ import XCTest
 /// OPENBLAS_CORETYPE always wins.
 final class BLASKernelsTests: XCTestCase {
     func core(_ environment: [String: String], unset: [String] = []) throws -> String {
-        let r = try Launcher.run(Launcher.binary, ["bench", "--json", "--models", "mlp", "--modes", "plain",
-                                                   "--repeats", "1", "--seconds", "0.01", "--peak-size", "64"],
-                                 environment: environment, unset: unset, timeout: 120)
-        XCTAssertEqual(r.status, 0, r.stderr)
-        let line = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, r.stdout)
-        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        let check = try XCTUnwrap(object["sgemm_check_error"] as? Double, "no sgemm_check_error in \(line)")
-        XCTAssertLessThan(check, 1e-5, "sgemm on the step's shapes against a double-precision sum: \(line)")
-        return try XCTUnwrap(object["blas_core"] as? String, "no blas_core in \(line)")
+        let rows = try Launcher.benchRows(["--models", "mlp", "--modes", "plain"], environment: environment, unset: unset, timeout: 120)
+        let object = try XCTUnwrap(rows.first, "no JSON row")
+        let check = try XCTUnwrap(object["sgemm_check_error"] as? Double, "no sgemm_check_error in \(object)")
+        XCTAssertLessThan(check, 1e-5, "sgemm on the step's shapes against a double-precision sum: \(object)")
+        return try XCTUnwrap(object["blas_core"] as? String, "no blas_core in \(object)")
     }
 
     func testGenericKernelsAreReplacedByOnesTheCPUSupports() throws {

@@ -5,17 +5,8 @@ import XCTest
 /// read, phases that add up, the attack's share split into its forward and backward passes, and
 /// the sgemm check of the step's shapes. (Speed itself is never asserted: see docs/performance.md.)
 final class BenchCommandTests: XCTestCase {
-    func rows(_ args: [String]) throws -> [[String: Any]] {
-        let r = try Launcher.run(Launcher.binary, ["bench", "--json", "--repeats", "1", "--seconds", "0.01",
-                                                   "--peak-size", "64"] + args, timeout: 300)
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return try r.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }.map {
-            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
-        }
-    }
-
     func testRowsCarryPhasesAndTheAttackSplit() throws {
-        let out = try rows(["--models", "mlp,cnn-small", "--modes", "plain,fgsm-rs-der"])
+        let out = try Launcher.benchRows(["--models", "mlp,cnn-small", "--modes", "plain,fgsm-rs-der"])
         XCTAssertEqual(out.map { "\($0["model"]!) \($0["mode"]!)" },
                        ["mlp plain", "mlp fgsm-rs-der", "cnn-small plain", "cnn-small fgsm-rs-der"])
         for row in out {
@@ -44,7 +35,7 @@ final class BenchCommandTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("rows.jsonl").path
-        let printed = try rows(["--models", "mlp", "--modes", "plain", "--output", file])
+        let printed = try Launcher.benchRows(["--models", "mlp", "--modes", "plain", "--output", file])
         let saved = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(saved.count, printed.count)
         XCTAssertEqual(saved.count, 1)

@@ -182,3 +182,17 @@ extension Launcher {
         return Running(process: process, stdoutPath: out, stderrPath: err)
     }
 }
+
+extension Launcher {
+    /// The JSON rows of a quick `dist-train bench --json` (one timed block of 0.01 s, a 64³ peak)
+    /// with `args` added; fails the test if the bench does not exit 0.
+    static func benchRows(_ args: [String], environment: [String: String] = [:], unset: [String] = [],
+                          timeout: TimeInterval = 300, file: StaticString = #filePath, line: UInt = #line) throws -> [[String: Any]] {
+        let r = try run(binary, ["bench", "--json", "--repeats", "1", "--seconds", "0.01", "--peak-size", "64"] + args,
+                        environment: environment, unset: unset, timeout: timeout)
+        XCTAssertEqual(r.status, 0, r.stderr, file: file, line: line)
+        return try r.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }.map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any], String($0), file: file, line: line)
+        }
+    }
+}
