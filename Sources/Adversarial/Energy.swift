@@ -24,15 +24,41 @@ public enum Energy {
         return best
     }
 
+    /// Writes softmax(row) to `out` and returns logsumexp(row), both around the row maximum,
+    /// with one `expf` per logit (the exponentials are kept and normalised). A row whose
+    /// maximum is not finite gets `expf(row − max)` (zeros and NaNs) and returns that maximum,
+    /// as `logSumExp` does.
+    @inline(__always)
+    public static func softmax(_ row: UnsafePointer<Float>, _ k: Int, into out: UnsafeMutablePointer<Float>) -> Float {
+        var m = -Float.infinity
+        for j in 0..<k { m = max(m, row[j]) }
+        guard m.isFinite else {
+            for j in 0..<k { out[j] = expf(row[j] - m) }
+            return m
+        }
+        var s: Float = 0
+        for j in 0..<k { let e = expf(row[j] - m); out[j] = e; s += e }
+        let inverse = 1 / s
+        for j in 0..<k { out[j] *= inverse }
+        return m + logf(s)
+    }
+
     /// Per-sample cross-entropy gradient dCE/df = softmax(f) − onehot(y), times `scale`,
     /// written to `out`; returns CE(x, y).
     @inline(__always)
     public static func crossEntropyGradient(_ row: UnsafePointer<Float>, _ k: Int, label: Int,
                                             scale: Float, into out: UnsafeMutablePointer<Float>) -> Float {
-        let lse = logSumExp(row, k)
-        for j in 0..<k { out[j] = scale * expf(row[j] - lse) }
+        logSumExpAndCrossEntropyGradient(row, k, label: label, scale: scale, into: out) - row[label]
+    }
+
+    /// `crossEntropyGradient`, returning logsumexp(row) = −E(x) instead of CE.
+    @inline(__always)
+    public static func logSumExpAndCrossEntropyGradient(_ row: UnsafePointer<Float>, _ k: Int, label: Int,
+                                                        scale: Float, into out: UnsafeMutablePointer<Float>) -> Float {
+        let lse = softmax(row, k, into: out)
+        for j in 0..<k { out[j] *= scale }
         out[label] -= scale
-        return lse - row[label]
+        return lse
     }
 }
 

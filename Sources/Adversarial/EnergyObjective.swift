@@ -43,6 +43,8 @@ public final class EnergyObjective {
     public private(set) var aae = FloatBuffer(count: 0)           // 1 if AAE else 0
     public private(set) var predictedClean = FloatBuffer(count: 0)
     public private(set) var predictedAdv = FloatBuffer(count: 0)
+    /// One row of softmax(f(x*)), scratch for `compute`.
+    private var probabilities = FloatBuffer(count: 0)
 
     public init(mode: DERMode, beta: Float, gamma: Float) {
         self.mode = mode
@@ -73,13 +75,20 @@ public final class EnergyObjective {
                         reference: UnsafePointer<Float>?, scale: Float,
                         dLogits: UnsafeMutablePointer<Float>) -> Double {
         reserve(n)
+        if probabilities.count < k { probabilities = FloatBuffer(count: k) }
         count = n
         var total: Double = 0
         for i in 0..<n {
             let y = Int(labels[i])
             let fc = logits + i * k, fa = logits + (n + i) * k
             let gc = dLogits + i * k, ga = dLogits + (n + i) * k
-            let lseC = Energy.logSumExp(fc, k), lseA = Energy.logSumExp(fa, k)
+            // softmax(f(x*)) and softmax(f(x)), one exp per logit; the adversarial half then
+            // gets the CE(x*) gradient with the operations of `crossEntropyGradient`.
+            let p = probabilities.pointer
+            let lseA = Energy.softmax(fa, k, into: p)
+            for j in 0..<k { ga[j] = p[j] * scale }
+            ga[y] -= scale
+            let lseC = Energy.softmax(fc, k, into: gc)
             let eC = -lseC, eyC = -fc[y], eA = -lseA, eyA = -fa[y]
             let ceC = eyC - eC, ceA = eyA - eA
             let ref = reference?[i] ?? ceC
@@ -89,19 +98,18 @@ public final class EnergyObjective {
             let derValue = max(r - gamma, 0)
             let active = mode == .all || (mode == .aae && isAAE)
 
-            // CE(x*) gradient on the adversarial half; the clean half starts at zero.
-            for j in 0..<k { ga[j] = scale * expf(fa[j] - lseA); gc[j] = 0 }
-            ga[y] -= scale
             var sampleLoss = Double(ceA)
             if active && derValue > 0 && r > 0 {
                 sampleLoss += Double(beta * derValue)
                 let ca = scale * beta * a / r, cb = scale * beta * b / r
                 for j in 0..<k {
-                    gc[j] = -ca * expf(fc[j] - lseC)
-                    ga[j] += ca * expf(fa[j] - lseA)
+                    gc[j] = -ca * gc[j]
+                    ga[j] += ca * p[j]
                 }
                 gc[y] -= cb
                 ga[y] += cb
+            } else {
+                for j in 0..<k { gc[j] = 0 }
             }
             total += sampleLoss
 
@@ -126,9 +134,9 @@ public final class EnergyObjective {
         for i in 0..<n {
             let y = Int(labels[i])
             let f = logits + i * k
-            let ce = Energy.crossEntropyGradient(f, k, label: y, scale: scale, into: dLogits + i * k)
+            let lse = Energy.logSumExpAndCrossEntropyGradient(f, k, label: y, scale: scale, into: dLogits + i * k)
+            let e = -lse, ey = -f[y], ce = ey - e
             total += Double(ce)
-            let e = -Energy.logSumExp(f, k), ey = -f[y]
             energyClean.pointer[i] = e; jointClean.pointer[i] = ey
             energyAdv.pointer[i] = e; jointAdv.pointer[i] = ey
             ceClean.pointer[i] = ce; ceAdv.pointer[i] = ce; ceReference.pointer[i] = ce

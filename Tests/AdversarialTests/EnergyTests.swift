@@ -85,6 +85,28 @@ final class EnergyTests: XCTestCase {
         }
     }
 
+    func testSoftmaxMatchesExpMinusLogSumExpAndReturnsIt() {
+        for (seed, k) in [(UInt64(1), 10), (2, 3), (3, 100), (4, 1)] {
+            let f = randomFloats(k, seed: 200 + seed, low: -30, high: 30)
+            var p = [Float](repeating: .nan, count: k)
+            let value = f.withUnsafeBufferPointer { fp in
+                p.withUnsafeMutableBufferPointer { Energy.softmax(fp.baseAddress!, k, into: $0.baseAddress!) }
+            }
+            XCTAssertEqual(value, lse(f), accuracy: 2 * max(abs(value), 1).ulp, "k \(k)")
+            let fd = f.map(Double.init), l = Fixtures.logSumExp(fd[...])
+            assertClose(p, fd.map { Float(exp($0 - l)) }, relative: 1e-5, absolute: 1e-30, "k \(k)")
+            XCTAssertEqual(Double(p.reduce(0, +)), 1, accuracy: 1e-5)
+        }
+        // A non-finite maximum: logsumexp is that maximum, as logSumExp gives.
+        for f: [Float] in [[.infinity, 0], [-.infinity, -.infinity], [.nan, 1]] {
+            var p = [Float](repeating: 0, count: 2)
+            let v = f.withUnsafeBufferPointer { fp in
+                p.withUnsafeMutableBufferPointer { Energy.softmax(fp.baseAddress!, 2, into: $0.baseAddress!) }
+            }
+            XCTAssert(v == lse(f) || (v.isNaN && lse(f).isNaN), "\(f): \(v) vs \(lse(f))")
+        }
+    }
+
     func testArgmaxTakesFirstOnTies() {
         XCTAssertEqual(argmax([1, 3, 3, 2]), 1)
         XCTAssertEqual(argmax([5, 1, 5]), 0)
