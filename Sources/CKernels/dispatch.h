@@ -20,20 +20,20 @@
     static AVX512 void name##_avx512 params { name##_call args; } \
     static AVX2 void name##_avx2 params { name##_call args; } \
     static void name##_base params { name##_call args; }
-/* The same for a kernel that returns an int: its body is called name##_body. */
+/* The same for a kernel that returns a value of the given type: its body is called name##_body. */
 #define DISPATCH_RETURNING(name, args) do { \
         int level = dtk_vector_level(); \
         return level == 2 ? name##_avx512 args : level == 1 ? name##_avx2 args : name##_base args; \
     } while (0)
-#define INSTANTIATE_RETURNING(name, params, args) \
-    static AVX512 int name##_avx512 params { return name##_body args; } \
-    static AVX2 int name##_avx2 params { return name##_body args; } \
-    static int name##_base params { return name##_body args; }
+#define INSTANTIATE_RETURNING(type, name, params, args) \
+    static AVX512 type name##_avx512 params { return name##_body args; } \
+    static AVX2 type name##_avx2 params { return name##_body args; } \
+    static type name##_base params { return name##_body args; }
 #else
 #define DISPATCH(name, args) name##_base args
 #define INSTANTIATE(name, params, args) static void name##_base params { name##_call args; }
 #define DISPATCH_RETURNING(name, args) return name##_base args
-#define INSTANTIATE_RETURNING(name, params, args) static int name##_base params { return name##_body args; }
+#define INSTANTIATE_RETURNING(type, name, params, args) static type name##_base params { return name##_body args; }
 #endif
 #define INLINE static inline __attribute__((always_inline))
 

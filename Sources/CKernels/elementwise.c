@@ -47,21 +47,29 @@ void dtk_maxpool_backward(const float *x, const float *y, const float *dy, float
 }
 
 /* SGD with momentum and weight decay (PyTorch's torch.optim.SGD, dampening 0, no Nesterov):
-   g = grad + wd*p; v = momentum*v + g; p -= lr*v. */
-INLINE void sgd_step_body(float *restrict p, const float *restrict grad, float *restrict v, long n,
-                          float lr, float momentum, float wd) {
+   g = grad + wd*p; v = momentum*v + g; p -= lr*v. Returns the largest magnitude of the new v
+   (NaN if one is NaN), found in the same pass as an integer max of bit patterns. */
+INLINE float sgd_step_body(float *restrict p, const float *restrict grad, float *restrict v, long n,
+                           float lr, float momentum, float wd) {
+    uint32_t largest = 0;
     for (long i = 0; i < n; i++) {
         float g = grad[i] + wd * p[i];
         float vi = momentum * v[i] + g;
         v[i] = vi;
         p[i] -= lr * vi;
+        uint32_t bits;
+        memcpy(&bits, &vi, sizeof bits);
+        bits &= 0x7FFFFFFFu;
+        largest = bits > largest ? bits : largest;
     }
+    float out;
+    memcpy(&out, &largest, sizeof out);
+    return out;
 }
-#define sgd_step_call sgd_step_body
-INSTANTIATE(sgd_step, (float *p, const float *grad, float *v, long n, float lr, float momentum, float wd),
-            (p, grad, v, n, lr, momentum, wd))
-void dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd) {
-    DISPATCH(sgd_step, (p, grad, v, n, lr, momentum, wd));
+INSTANTIATE_RETURNING(float, sgd_step, (float *p, const float *grad, float *v, long n, float lr, float momentum, float wd),
+                      (p, grad, v, n, lr, momentum, wd))
+float dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd) {
+    DISPATCH_RETURNING(sgd_step, (p, grad, v, n, lr, momentum, wd));
 }
 
 /* 1 if the SGD update would leave every parameter finite (checked without writing): the largest
@@ -79,16 +87,17 @@ INLINE int sgd_stays_finite_body(const float *restrict p, const float *restrict 
     }
     return largest < 0x7F800000u;
 }
-INSTANTIATE_RETURNING(sgd_stays_finite, (const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd),
+INSTANTIATE_RETURNING(int, sgd_stays_finite, (const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd),
                       (p, grad, v, n, lr, momentum, wd))
 int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd) {
     DISPATCH_RETURNING(sgd_stays_finite, (p, grad, v, n, lr, momentum, wd));
 }
 
 
-/* 1 if none of the n values is NaN or infinite: the largest magnitude bit pattern stays below
-   that of infinity (an integer max, which vectorises; a float comparison chain would not). */
-INLINE int all_finite_body(const float *restrict values, long n) {
+/* The largest magnitude of the n values (0 for none): an integer max of the bit patterns without
+   the sign, which vectorises (a float comparison chain would not). A NaN has a larger pattern than
+   infinity, so the result is NaN if any value is NaN, else infinity if any is infinite. */
+INLINE float max_magnitude_body(const float *restrict values, long n) {
     uint32_t largest = 0;
     for (long i = 0; i < n; i++) {
         uint32_t bits;
@@ -96,7 +105,9 @@ INLINE int all_finite_body(const float *restrict values, long n) {
         bits &= 0x7FFFFFFFu;
         largest = bits > largest ? bits : largest;
     }
-    return largest < 0x7F800000u;
+    float out;
+    memcpy(&out, &largest, sizeof out);
+    return out;
 }
-INSTANTIATE_RETURNING(all_finite, (const float *values, long n), (values, n))
-int dtk_all_finite(const float *values, long n) { DISPATCH_RETURNING(all_finite, (values, n)); }
+INSTANTIATE_RETURNING(float, max_magnitude, (const float *values, long n), (values, n))
+float dtk_max_magnitude(const float *values, long n) { DISPATCH_RETURNING(max_magnitude, (values, n)); }

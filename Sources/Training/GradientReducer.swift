@@ -10,9 +10,11 @@ import NeuralCore
 /// layer's gradients; the step's scalars (loss, stop request, local non-finite flag) go
 /// there and travel in the first bucket. A NaN or ∞ in any rank's gradients shows in the
 /// reduced sums of every rank, so every rank reaches the same decision without an extra
-/// collective; only then does a second one find out which ranks saw it.
+/// collective; only then does a second one find out which ranks saw it. With one bucket, the
+/// tail also carries this rank's largest |gradient|: their sum bounds the reduced gradients,
+/// which lets the optimizer skip its own pass over them (`SGD.stepIfFinite`).
 public final class GradientReducer {
-    public enum Tail: Int { case loss = 0, stop = 1, nonFinite = 2 }
+    public enum Tail: Int { case loss = 0, stop = 1, nonFinite = 2, gradientMagnitude = 3 }
 
     public let network: Network
     let comm: any Communicator
@@ -71,6 +73,9 @@ public final class GradientReducer {
         g[p + Tail.loss.rawValue] = loss.isFinite ? Float(loss) : 0
         g[p + Tail.stop.rawValue] = stopRequested ? 1 : 0
         g[p + Tail.nonFinite.rawValue] = 0
+        // Filled by the scan of the one bucket; unknown (∞) when the first of several buckets
+        // leaves before the others are scanned.
+        g[p + Tail.gradientMagnitude.rawValue] = buckets.count == 1 ? 0 : .infinity
     }
 
     /// Set before each step by the trainer.
@@ -97,8 +102,12 @@ public final class GradientReducer {
             let range = buckets[started].range
             if injectNaN && range.contains(0) { g[0] = .nan }
             let scanned = min(range.upperBound, p) - range.lowerBound
-            if scanned > 0 && !Self.allFinite(g + range.lowerBound, count: scanned) { localCode |= 2 }
-            if started == 0 { g[p + Tail.nonFinite.rawValue] = localCode != 0 ? 1 : 0 }
+            let largest = Self.maxMagnitude(g + range.lowerBound, count: scanned)
+            if !largest.isFinite { localCode |= 2 }
+            if started == 0 {
+                g[p + Tail.nonFinite.rawValue] = localCode != 0 ? 1 : 0
+                if buckets.count == 1 { g[p + Tail.gradientMagnitude.rawValue] = largest }
+            }
             let slice = UnsafeMutableBufferPointer(start: g + range.lowerBound, count: range.count)
             if overlap {
                 pending.append(try comm.startAllreduceSum(slice))
@@ -121,10 +130,23 @@ public final class GradientReducer {
         exposedSeconds += PhaseTimes.now() - t0
     }
 
-    /// True when no value is NaN or ±∞: the largest magnitude bit pattern stays below that of
-    /// ∞ (an integer max, which vectorizes, unlike a float sum that must keep its order).
+    /// True when no value is NaN or ±∞.
     public static func allFinite(_ values: UnsafePointer<Float>, count: Int) -> Bool {
-        count <= 0 || dtk_all_finite(values, count) != 0
+        maxMagnitude(values, count: count).isFinite
+    }
+
+    /// The largest |value| (0 for none; NaN if one is NaN, else ∞ if one is infinite): an
+    /// integer max of the bit patterns, which vectorises, unlike a float sum that must keep its
+    /// order.
+    public static func maxMagnitude(_ values: UnsafePointer<Float>, count: Int) -> Float {
+        count <= 0 ? 0 : dtk_max_magnitude(values, count)
+    }
+
+    /// After `finish`: a bound on every reduced gradient's magnitude (the sum of the ranks'
+    /// largest), or nil when not known (several buckets, or a non-finite value).
+    public var gradientMagnitude: Float? {
+        let bound = network.gradients.pointer[network.parameterCount + Tail.gradientMagnitude.rawValue]
+        return buckets.count == 1 && bound.isFinite ? bound : nil
     }
 
     /// True when some rank flagged a non-finite loss, gradient or parameter (the first bucket

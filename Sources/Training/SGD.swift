@@ -14,6 +14,19 @@ public final class SGD {
         velocity = FloatBuffer(count: parameterCount)
     }
 
+    /// The largest |v| after the last update, or nil when not known (a velocity loaded from a
+    /// checkpoint, or written through `velocity` directly: call `velocityChanged()`).
+    public private(set) var velocityMagnitude: Float? = 0
+
+    /// Zeroes the velocity (a fresh run).
+    public func resetVelocity() {
+        velocity.zero()
+        velocityMagnitude = 0
+    }
+
+    /// After writing `velocity` directly (a checkpoint's momentum buffer).
+    public func velocityChanged() { velocityMagnitude = nil }
+
     /// True when the update `step` would leave every parameter finite (checked
     /// without writing, so a step can still be skipped).
     public func staysFinite(parameters: UnsafePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) -> Bool {
@@ -21,6 +34,40 @@ public final class SGD {
     }
 
     public func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
-        dtk_sgd_step(parameters, gradients, velocity.pointer, velocity.count, learningRate, momentum, weightDecay)
+        velocityMagnitude = dtk_sgd_step(parameters, gradients, velocity.pointer, velocity.count, learningRate, momentum, weightDecay)
+    }
+
+    /// Applies the update if it leaves every parameter finite and returns true; otherwise writes
+    /// nothing and returns false. Given the largest magnitudes of the parameters and of the
+    /// gradients (or a bound on them), `updateIsBounded` proves most updates finite without
+    /// `staysFinite`'s pass over parameters, gradients and velocity; it runs only when the bound
+    /// cannot.
+    public func stepIfFinite(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float,
+                             parameterMagnitude: Float? = nil, gradientMagnitude: Float? = nil) -> Bool {
+        let bounded = parameterMagnitude.flatMap { p in
+            gradientMagnitude.flatMap { g in
+                velocityMagnitude.map { v in
+                    Self.updateIsBounded(parameters: p, gradients: g, velocity: v, learningRate: learningRate,
+                                         momentum: momentum, weightDecay: weightDecay)
+                }
+            }
+        } ?? false
+        guard bounded || staysFinite(parameters: parameters, gradients: gradients, learningRate: learningRate) else { return false }
+        step(parameters: parameters, gradients: gradients, learningRate: learningRate)
+        return true
+    }
+
+    /// True when the update cannot overflow, given |θ| ≤ P, |g| ≤ G and |v| ≤ V elementwise:
+    /// |g + λθ| ≤ G + |λ|P, |μv + g'| ≤ |μ|V + G + |λ|P, |θ − ηv'| ≤ P + |η|·(|μ|V + G + |λ|P),
+    /// each kept below half the largest float (float rounding adds far less than that margin).
+    /// False for any NaN or infinite input.
+    public static func updateIsBounded(parameters p: Float, gradients g: Float, velocity v: Float,
+                                       learningRate lr: Float, momentum: Float, weightDecay: Float) -> Bool {
+        let decayed = Double(g) + Double(abs(weightDecay)) * Double(p)
+        let nextVelocity = Double(abs(momentum)) * Double(v) + decayed
+        let nextParameters = Double(p) + Double(abs(lr)) * nextVelocity
+        // NaN and ∞ in p, g or v propagate into these three (0·∞ is NaN).
+        guard decayed.isFinite, nextVelocity.isFinite, nextParameters.isFinite else { return false }
+        return max(decayed, nextVelocity, nextParameters) < Double(Float.greatestFiniteMagnitude) / 2
     }
 }

@@ -7,6 +7,8 @@ extension Trainer {
         var loss: Float
         var stop: Bool
         var nonFinite: String?
+        /// The largest |parameter| before the update (the optimizer's bound).
+        var parameterMagnitude: Float
     }
 
     /// Computes this rank's gradients and sums them over ranks: buckets of layers are
@@ -23,12 +25,14 @@ extension Trainer {
         // One pass over the parameters: equal on every rank unless a fault hit one, and then
         // its flag must reach the others with the gradients (a rank that stopped alone would
         // leave its peers waiting in the next collective).
-        reducer.parametersNonFinite = !GradientReducer.allFinite(network.parameters.pointer, count: network.parameterCount)
+        let parameterMagnitude = GradientReducer.maxMagnitude(network.parameters.pointer, count: network.parameterCount)
+        reducer.parametersNonFinite = !parameterMagnitude.isFinite
         let loss = step.computeGradients(globalBatch: globalBatch, epoch: epoch, reducer: reducer)
         try step.times.time(.allreduce) { try reducer.finish() }
         let g = network.gradients.pointer, p = network.parameterCount
         var outcome = StepOutcome(loss: g[p + GradientReducer.Tail.loss.rawValue] / Float(max(globalBatch, 1)),
-                                  stop: g[p + GradientReducer.Tail.stop.rawValue] > 0, nonFinite: nil)
+                                  stop: g[p + GradientReducer.Tail.stop.rawValue] > 0, nonFinite: nil,
+                                  parameterMagnitude: parameterMagnitude)
         if reducer.sawNonFinite {
             var codes = [Int64](repeating: 0, count: comm.size)
             codes[comm.rank] = reducer.localCode

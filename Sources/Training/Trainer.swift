@@ -92,7 +92,7 @@ public final class Trainer {
         if !config.weights.isEmpty && comm.isRoot { try Weights.load(path: config.weights, into: network) }
         try comm.broadcast(UnsafeMutableRawBufferPointer(start: network.parameters.pointer,
                                                          count: network.parameterCount * 4), root: 0)
-        optimizer.velocity.zero()
+        optimizer.resetVelocity()
         epoch = 0; stepInEpoch = 0; globalStep = 0
     }
 
@@ -111,6 +111,7 @@ public final class Trainer {
         }
         _ = network.parameters.buffer.update(fromContentsOf: ckpt.parameters)
         _ = optimizer.velocity.buffer.update(fromContentsOf: ckpt.momentum)
+        optimizer.velocityChanged()
         epoch = ckpt.epoch; stepInEpoch = ckpt.stepInEpoch; globalStep = ckpt.globalStep
         // The alarm rules' memory (best test PGD accuracy, AAE-rate history, previous PGD
         // accuracy); checkpoints written before it was recorded resume with none.
@@ -161,8 +162,9 @@ public final class Trainer {
                 let t = Double(epoch) + Double(stepInEpoch + 1) / Double(steps)
                 lr = config.schedule.rate(peak: config.learningRate, epoch: t, epochs: config.epochs)
                 var problem = outcome.nonFinite
-                if problem == nil && !optimizer.staysFinite(parameters: network.parameters.pointer,
-                                                           gradients: grads.pointer, learningRate: lr) {
+                if problem == nil && !optimizer.stepIfFinite(parameters: network.parameters.pointer, gradients: grads.pointer,
+                                                            learningRate: lr, parameterMagnitude: outcome.parameterMagnitude,
+                                                            gradientMagnitude: reducer.gradientMagnitude) {
                     problem = "non-finite parameters after the update at global step \(globalStep) (epoch \(epoch + 1), every rank)"
                 }
                 if let problem {
@@ -172,7 +174,6 @@ public final class Trainer {
                     if comm.isRoot { warn("dist-train: warning: \(problem); skipping this step on every rank (--nan-policy skip-step)") }
                     skippedSteps += 1
                 } else {
-                    optimizer.step(parameters: network.parameters.pointer, gradients: grads.pointer, learningRate: lr)
                     stats.accumulate(step.objective, labels: step.labels, loss: loss)
                     interval.accumulate(step.objective, labels: step.labels, loss: loss)
                 }

@@ -183,11 +183,22 @@ struct BenchCommand: ParsableCommand {
         // As in training: layer buckets reduced with MPI_Iallreduce while the backward pass goes on.
         let reducer = GradientReducer(network: network, comm: comm,
                                       bucketBytes: bucketMib > 0 ? Int(bucketMib * 1_048_576) : nil)
+        // As in Trainer.runStep and run: the parameter scan (counted with the allreduce and the
+        // gradient scan as the non-finite checks), then the update if it stays finite.
         func once(_ i: Int) throws {
+            var parameterMagnitude: Float = 0
+            extra.time(.allreduce) {
+                parameterMagnitude = GradientReducer.maxMagnitude(network.parameters.pointer, count: network.parameterCount)
+                reducer.parametersNonFinite = !parameterMagnitude.isFinite
+            }
             step.computeGradients(globalBatch: batchSize, epoch: i, reducer: reducer)
             try extra.time(.allreduce) { try reducer.finish() }
-            extra.time(.optimizer) {
-                sgd.step(parameters: network.parameters.pointer, gradients: network.gradients.pointer, learningRate: 0.001)
+            try extra.time(.optimizer) {
+                guard sgd.stepIfFinite(parameters: network.parameters.pointer, gradients: network.gradients.pointer,
+                                       learningRate: 0.001, parameterMagnitude: parameterMagnitude,
+                                       gradientMagnitude: reducer.gradientMagnitude) else {
+                    throw ValidationError("\(model.rawValue) \(mode.rawValue): the update left a parameter non-finite")
+                }
             }
         }
         for i in 0..<3 { try once(i) }

@@ -1,3 +1,6 @@
+import NeuralCore
+import Distributed
+import TestSupport
 import Training
 import XCTest
 
@@ -31,5 +34,44 @@ final class GradientReducerTests: XCTestCase {
         let values: [Float] = [1, 2, 3, .nan]
         XCTAssert(GradientReducer.allFinite(values, count: 3))
         XCTAssertFalse(GradientReducer.allFinite(values, count: 4))
+    }
+
+    func testMaxMagnitudeIsTheLargestAbsoluteValueAndNaNWins() {
+        for count in [1, 15, 16, 17, 63, 1000, 4099] {
+            var values = randomFloats(count, seed: UInt64(count), low: -3, high: 3)
+            let expected = values.map(abs).max()!
+            XCTAssertEqual(GradientReducer.maxMagnitude(values, count: count), expected, "\(count)")
+            values[count - 1] = -1e30
+            XCTAssertEqual(GradientReducer.maxMagnitude(values, count: count), 1e30, "\(count): a negative value counts by magnitude")
+            values[count / 2] = -.infinity
+            XCTAssertEqual(GradientReducer.maxMagnitude(values, count: count), .infinity)
+            values[0] = .nan
+            XCTAssert(GradientReducer.maxMagnitude(values, count: count).isNaN, "NaN beats infinity")
+        }
+        XCTAssertEqual(GradientReducer.maxMagnitude([Float](), count: 0), 0)
+        XCTAssertEqual(GradientReducer.maxMagnitude([-0.0, 1e-40], count: 2), 1e-40, "subnormals, negative zero")
+    }
+
+    /// With one bucket, the reduced tail holds the sum of the ranks' largest |gradient| (at one
+    /// rank: the largest); with several, none is known.
+    func testGradientMagnitudeTravelsWithOneBucketOnly() throws {
+        let network = ModelKind.mlp.build(input: Shape(1, 28, 28), classes: 10)
+        for buckets in [nil, 4096] as [Int?] {
+            let reducer = GradientReducer(network: network, comm: LocalCommunicator(), bucketBytes: buckets)
+            let g = network.gradients.pointer, p = network.parameterCount
+            reducer.willBackward(loss: 1)
+            for i in 0..<p { g[i] = Float(i % 101) * 1e-3 - 0.05 }
+            g[p / 3] = -7.5
+            for i in stride(from: network.layers.count - 1, through: 0, by: -1) { reducer.layerDone(i) }
+            try reducer.finish()
+            if buckets == nil {
+                XCTAssertGreaterThan(reducer.buckets.count, 0)
+                XCTAssertEqual(reducer.buckets.count, 1)
+                XCTAssertEqual(reducer.gradientMagnitude, 7.5)
+            } else {
+                XCTAssertGreaterThan(reducer.buckets.count, 1)
+                XCTAssertNil(reducer.gradientMagnitude)
+            }
+        }
     }
 }

@@ -1,4 +1,5 @@
 import NeuralCore
+import TestSupport
 import Training
 import XCTest
 
@@ -66,5 +67,89 @@ final class SGDTests: XCTestCase {
         XCTAssertFalse(check(huge, lr: 10), "an update that overflows to infinity")
         XCTAssertEqual(theta, before)
         XCTAssertEqual(Array(sgd.velocity.buffer), [Float](repeating: 0, count: n))
+    }
+
+    /// The bound proves an update finite only when it is: over random magnitudes, learning
+    /// rates and momenta (and the largest floats), whenever updateIsBounded says yes, the update
+    /// of values at those magnitudes stays finite; it says no to NaN and infinity.
+    func testUpdateIsBoundedNeverClaimsAnOverflowingUpdate() {
+        var rng = KeyedRandom(seed: 41)
+        let magnitudes: [Float] = [0, 1e-3, 1, 1e10, 1e30, 1e37, 1e38, 3e38, .greatestFiniteMagnitude]
+        var proved = 0
+        for _ in 0..<4000 {
+            let p = magnitudes[rng.below(magnitudes.count)], g = magnitudes[rng.below(magnitudes.count)]
+            let v = magnitudes[rng.below(magnitudes.count)]
+            let lr = [Float(0), 0.1, 1, 100][rng.below(4)], momentum = [Float(0), 0.9, -0.9][rng.below(3)]
+            let decay = [Float(0), 5e-4, 1][rng.below(3)]
+            guard SGD.updateIsBounded(parameters: p, gradients: g, velocity: v, learningRate: lr,
+                                      momentum: momentum, weightDecay: decay) else { continue }
+            proved += 1
+            // Every sign combination at those magnitudes, through the real kernel.
+            for signs in 0..<8 {
+                let sgd = SGD(parameterCount: 1, momentum: momentum, weightDecay: decay)
+                sgd.velocity.pointer[0] = signs & 1 == 0 ? v : -v
+                var theta: [Float] = [signs & 2 == 0 ? p : -p]
+                let grad: [Float] = [signs & 4 == 0 ? g : -g]
+                theta.withUnsafeMutableBufferPointer { t in
+                    grad.withUnsafeBufferPointer { sgd.step(parameters: t.baseAddress!, gradients: $0.baseAddress!, learningRate: lr) }
+                }
+                XCTAssert(theta[0].isFinite && sgd.velocity.pointer[0].isFinite, "p \(p) g \(g) v \(v) lr \(lr) μ \(momentum) λ \(decay)")
+            }
+        }
+        XCTAssertGreaterThan(proved, 1000, "the bound proves ordinary updates")
+        for bad in [Float.nan, .infinity] {
+            XCTAssertFalse(SGD.updateIsBounded(parameters: bad, gradients: 1, velocity: 1, learningRate: 0.1, momentum: 0.9, weightDecay: 0))
+            XCTAssertFalse(SGD.updateIsBounded(parameters: 1, gradients: bad, velocity: 1, learningRate: 0.1, momentum: 0.9, weightDecay: 0))
+            XCTAssertFalse(SGD.updateIsBounded(parameters: 1, gradients: 1, velocity: bad, learningRate: 0.1, momentum: 0, weightDecay: 0))
+        }
+        XCTAssert(SGD.updateIsBounded(parameters: 2, gradients: 1, velocity: 1, learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4))
+        XCTAssertFalse(SGD.updateIsBounded(parameters: 1, gradients: 3e38, velocity: 0, learningRate: 10, momentum: 0.9, weightDecay: 0))
+    }
+
+    /// stepIfFinite applies exactly `step` when the update stays finite, with or without the
+    /// bound, tracks the largest |v| it wrote, and writes nothing when the update overflows,
+    /// even when given (wrong, too small) magnitudes would not prove it: the bound only skips
+    /// the check when it proves finiteness.
+    func testStepIfFiniteAppliesStepOrNothing() {
+        let n = 37
+        let grads = randomFloats(n, seed: 5)
+        for magnitudes in [false, true] {
+            let a = SGD(parameterCount: n, momentum: 0.9, weightDecay: 5e-4), b = SGD(parameterCount: n, momentum: 0.9, weightDecay: 5e-4)
+            var thetaA = randomFloats(n, seed: 6), thetaB = thetaA
+            for _ in 0..<3 {
+                let pMax = thetaA.map(abs).max()!, gMax = grads.map(abs).max()!
+                thetaA.withUnsafeMutableBufferPointer { t in grads.withUnsafeBufferPointer {
+                    XCTAssert(a.stepIfFinite(parameters: t.baseAddress!, gradients: $0.baseAddress!, learningRate: 0.1,
+                                             parameterMagnitude: magnitudes ? pMax : nil, gradientMagnitude: magnitudes ? gMax : nil))
+                } }
+                thetaB.withUnsafeMutableBufferPointer { t in grads.withUnsafeBufferPointer {
+                    b.step(parameters: t.baseAddress!, gradients: $0.baseAddress!, learningRate: 0.1)
+                } }
+            }
+            XCTAssertEqual(thetaA, thetaB)
+            XCTAssertEqual(Array(a.velocity.buffer), Array(b.velocity.buffer))
+            XCTAssertEqual(a.velocityMagnitude, Array(a.velocity.buffer).map(abs).max()!)
+        }
+        let sgd = SGD(parameterCount: n, momentum: 0.9, weightDecay: 0)
+        var theta = randomFloats(n, seed: 7)
+        let before = theta
+        var huge = grads
+        huge[30] = 3e38
+        theta.withUnsafeMutableBufferPointer { t in huge.withUnsafeBufferPointer {
+            XCTAssertFalse(sgd.stepIfFinite(parameters: t.baseAddress!, gradients: $0.baseAddress!, learningRate: 10))
+            // Magnitudes that understate the gradients would prove it bounded: the caller
+            // must pass true bounds; here they are true, and too large to prove anything.
+            XCTAssertFalse(sgd.stepIfFinite(parameters: t.baseAddress!, gradients: $0.baseAddress!, learningRate: 10,
+                                            parameterMagnitude: 1, gradientMagnitude: 3e38))
+        } }
+        XCTAssertEqual(theta, before)
+        XCTAssertEqual(Array(sgd.velocity.buffer), [Float](repeating: 0, count: n))
+        // A velocity written directly is unknown until the next step.
+        sgd.velocity.pointer[0] = 1e38
+        sgd.velocityChanged()
+        XCTAssertNil(sgd.velocityMagnitude)
+        sgd.resetVelocity()
+        XCTAssertEqual(sgd.velocityMagnitude, 0)
+        XCTAssertEqual(sgd.velocity.pointer[0], 0)
     }
 }

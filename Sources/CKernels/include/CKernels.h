@@ -61,12 +61,13 @@ void dtk_maxpool_backward(const float *x, const float *y, const float *dy, float
                           long c, long k);
 
 /* SGD with momentum and weight decay over n parameters (torch.optim.SGD, dampening 0):
-   g = grad + wd*p; v = momentum*v + g; p -= lr*v. */
-void dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd);
+   g = grad + wd*p; v = momentum*v + g; p -= lr*v. Returns the largest |v| written (NaN if one is). */
+float dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd);
 
 /* 1 if that update would leave every parameter finite (nothing is written), else 0. */
 int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd);
 
-/* 1 if none of the n values is NaN or infinite, else 0. */
-int dtk_all_finite(const float *values, long n);
+/* The largest |value| of the n values (0 if n <= 0): NaN if one is NaN, else infinity if one is
+   infinite. */
+float dtk_max_magnitude(const float *values, long n);
 #endif
