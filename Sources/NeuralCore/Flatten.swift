@@ -16,6 +16,9 @@ public final class Flatten: Layer {
         inputLayout == .chw || inputShape.channels == 1 || inputShape.height * inputShape.width == 1
     }
 
+    /// In (C, H, W) order already: the network skips the copy.
+    public var isIdentity: Bool { isCopy }
+
     public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
         let n = inputShape.count
         if isCopy { y.update(from: x, count: batch * n); return }

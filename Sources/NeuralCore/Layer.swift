@@ -19,6 +19,10 @@ public protocol Layer: AnyObject {
     var fanIn: Int { get }
     /// Bytes of the layer's own workspaces (unrolled patches, argmax indices …).
     var workspaceBytes: Int { get }
+    /// True when the output is the input unchanged, value for value (a Flatten that only
+    /// renames the shape): the network then passes the input's buffer on instead of copying it,
+    /// and its backward pass passes dL/dy on as dL/dx.
+    var isIdentity: Bool { get }
 
     func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>)
     /// Sizes workspaces for batches of up to `batch` samples.
@@ -35,6 +39,7 @@ extension Layer {
     public var parameterShapes: [(suffix: String, shape: [Int])] { [] }
     public var fanIn: Int { 0 }
     public var workspaceBytes: Int { 0 }
+    public var isIdentity: Bool { false }
     public var outputLayout: Layout { inputLayout }
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {}
     public func reserve(batch: Int) {}

@@ -22,8 +22,14 @@ public final class Network {
     public let parameterOffsets: [Int]
     /// Index of the first layer with parameters (0 if none has any).
     private let firstParameterLayer: Int
+    /// Layers whose buffer is their input's (`Layer.isIdentity`, but never the last: the
+    /// logits get their own buffer).
+    private let passesInput: [Bool]
 
     private var activations: [FloatBuffer] = []
+    /// Each layer's input in the last forward pass: the previous layer's activations, or, past
+    /// identity layers, the buffer they passed on.
+    private var layerInputs: [UnsafePointer<Float>] = []
     private var gradientA = FloatBuffer(count: 0)
     private var gradientB = FloatBuffer(count: 0)
     public private(set) var capacity = 0
@@ -51,6 +57,7 @@ public final class Network {
         parameterOffsets = offsets
         parameterCount = total
         firstParameterLayer = layers.firstIndex { $0.parameterCount > 0 } ?? 0
+        passesInput = layers.indices.map { layers[$0].isIdentity && $0 < layers.count - 1 }
         parameters = FloatBuffer(count: total)
         gradients = FloatBuffer(count: total + Network.tailSlots)
         for (l, o) in zip(layers, offsets) {
@@ -84,7 +91,7 @@ public final class Network {
     /// Sizes every workspace for batches of up to `batch` samples; only grows.
     public func reserve(batch: Int) {
         guard batch > capacity else { return }
-        activations = layers.map { FloatBuffer(count: batch * $0.outputShape.count) }
+        activations = layers.indices.map { FloatBuffer(count: passesInput[$0] ? 0 : batch * layers[$0].outputShape.count) }
         let widest = layers.map { max($0.inputShape.count, $0.outputShape.count) }.max()!
         gradientA = FloatBuffer(count: batch * widest)
         gradientB = FloatBuffer(count: batch * widest)
@@ -102,7 +109,10 @@ public final class Network {
         let start = passNow()
         defer { if passClock != nil { forwardSeconds += passNow() - start } }
         var cur = x
+        layerInputs.removeAll(keepingCapacity: true)
         for (i, (l, out)) in zip(layers, activations).enumerated() {
+            layerInputs.append(cur)
+            if passesInput[i] { continue }
             let t0 = layerTimes?.now() ?? 0
             l.forward(cur, out.pointer, batch: batch)
             layerTimes?.add(forward: i, since: t0)
@@ -123,7 +133,7 @@ public final class Network {
     public func backward(_ dLogits: UnsafePointer<Float>, parameterGradients: Bool,
                          inputGradient: UnsafeMutablePointer<Float>? = nil, samples: Range<Int>? = nil,
                          layerDone: ((Int) -> Void)? = nil) {
-        guard let input else { preconditionFailure("backward before forward") }
+        guard input != nil else { preconditionFailure("backward before forward") }
         let range = samples ?? 0..<batch
         precondition(range.lowerBound >= 0 && range.upperBound <= batch, "samples \(range) outside the batch of \(batch)")
         let first = range.lowerBound, count = range.count
@@ -135,10 +145,13 @@ public final class Network {
         // (for the mlp, Linear(784, 256) would otherwise compute one for Flatten).
         let lowest = inputGradient == nil ? firstParameterLayer : 0
         for i in stride(from: layers.count - 1, through: 0, by: -1) {
-            guard i >= lowest else { layerDone?(i); continue }
             let l = layers[i]
-            let x = (i == 0 ? input : UnsafePointer(activations[i - 1].pointer)) + first * l.inputShape.count
-            let dx: UnsafeMutablePointer<Float>? = i == lowest ? inputGradient : (useA ? gradientA.pointer : gradientB.pointer)
+            // An identity layer passes dy on as its dx.
+            guard i >= lowest && !passesInput[i] else { layerDone?(i); continue }
+            let x = layerInputs[i] + first * l.inputShape.count
+            // dL/dx goes to the caller's buffer from the lowest layer that computes one.
+            let bottom = passesInput[lowest..<i].allSatisfy { $0 }
+            let dx: UnsafeMutablePointer<Float>? = bottom ? inputGradient : (useA ? gradientA.pointer : gradientB.pointer)
             let t0 = layerTimes?.now() ?? 0
             l.backward(x: x, y: activations[i].pointer + first * l.outputShape.count, dy: dy, dx: dx, batch: count,
                        parameterGradients: parameterGradients)

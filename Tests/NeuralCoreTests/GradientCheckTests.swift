@@ -228,3 +228,59 @@ extension PartialBackwardTests {
         XCTAssert(dx.contains { $0 != 0 }, "with an input gradient, dL/dx reaches the input")
     }
 }
+
+/// A Flatten that only renames the shape (`Layer.isIdentity`) gets no buffer and no passes of
+/// its own: the network hands its input on and its dL/dy back as dL/dx. Outputs, parameter
+/// gradients and input gradients equal those of the same network with a copying layer in its
+/// place, for whole batches and for runs of samples.
+final class IdentityLayerTests: XCTestCase {
+    final class Copy: Layer {
+        let inputShape: Shape
+        var name: String { "Copy" }
+        var inputLayout: Layout { .chw }
+        var outputShape: Shape { Shape(inputShape.count, 1, 1) }
+        init(_ shape: Shape) { inputShape = shape }
+        func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
+            y.update(from: x, count: batch * inputShape.count)
+        }
+        func backward(x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                      dx: UnsafeMutablePointer<Float>?, batch: Int, parameterGradients: Bool) {
+            dx?.update(from: dy, count: batch * inputShape.count)
+        }
+    }
+
+    func testIdentityFlattenEqualsACopyingLayer() {
+        let shape = Shape(1, 6, 5), n = shape.count, batch = 7, k = 4
+        func build(_ first: any Layer) -> Network {
+            let net = Network(layers: [first, Linear(n, 9), ReLU(shape: Shape(9, 1, 1), layout: .chw), Linear(9, k)])
+            net.initialize(seed: 140)
+            return net
+        }
+        let flatten = Flatten(shape: shape, layout: .hwc)
+        XCTAssert(flatten.isIdentity, "one channel: hwc is chw")
+        let aliased = build(flatten), copied = build(Copy(shape))
+        let x = randomFloats(batch * n, seed: 141), g = randomFloats(batch * k, seed: 142)
+        func run(_ net: Network, samples: Range<Int>?) -> (y: [Float], dw: [Float], dx: [Float]) {
+            let y = x.withUnsafeBufferPointer { Array(UnsafeBufferPointer(start: net.forward($0.baseAddress!, batch: batch), count: batch * k)) }
+            net.zeroGradients()
+            let rows = samples ?? 0..<batch
+            var dx = [Float](repeating: .nan, count: rows.count * n)
+            g.withUnsafeBufferPointer { gb in
+                dx.withUnsafeMutableBufferPointer {
+                    net.backward(gb.baseAddress! + rows.lowerBound * k, parameterGradients: true,
+                                 inputGradient: $0.baseAddress!, samples: samples)
+                }
+            }
+            return (y, Array(net.gradients.buffer.prefix(net.parameterCount)), dx)
+        }
+        for samples in [nil, 2..<5] as [Range<Int>?] {
+            let a = run(aliased, samples: samples), b = run(copied, samples: samples)
+            XCTAssertEqual(a.y, b.y)
+            XCTAssertEqual(a.dw, b.dw)
+            XCTAssertEqual(a.dx, b.dx, "\(String(describing: samples))")
+            XCTAssert(a.dx.allSatisfy(\.isFinite) && a.dx.contains { $0 != 0 })
+        }
+        XCTAssertEqual(copied.allocatedBytes.activations - aliased.allocatedBytes.activations, batch * n * 4,
+                       "no activation buffer for the identity layer")
+    }
+}
