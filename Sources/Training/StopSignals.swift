@@ -5,12 +5,29 @@ import Synchronization
 import Glibc
 #endif
 
+/// The stop signal noted by `StopSignals.noteEarly`'s handlers, 0 for none.
+private let earlySignal = Atomic<Int32>(0)
+
 /// Turns SIGTERM, SIGINT and SIGUSR1 into a stop request that the trainer reads at each
 /// step boundary (and reduces over ranks with the gradients). A second signal ends the
 /// process at once with 128 + the signal number. Each signal is noted on stderr with the
 /// rank that got it, which also tells a test that the first one was handled.
 public final class StopSignals: @unchecked Sendable {
     public static let signals: [Int32] = [SIGTERM, SIGINT, SIGUSR1]
+
+    /// Installs plain handlers that only note a stop signal, to cover the start of the process
+    /// (argument parsing, MPI_Init, loading data) until `init` takes over and counts the noted
+    /// signal as its first: otherwise a SIGUSR1 sent that early (SLURM's `--signal`, a
+    /// launcher's preemption notice) ends the process at once with 138 and no checkpoint. A
+    /// second signal before then exits at once, as later. Call it first thing in `main`, and only
+    /// for commands that create a `StopSignals`: the others would ignore SIGINT and SIGTERM.
+    public static func noteEarly() {
+        for sig in signals {
+            signal(sig) { sig in
+                if earlySignal.exchange(sig, ordering: .relaxed) != 0 { _exit(128 + sig) }
+            }
+        }
+    }
     private final class State: Sendable {
         let count = Atomic<Int>(0)
         let received = Atomic<Int32>(0)
@@ -36,6 +53,14 @@ public final class StopSignals: @unchecked Sendable {
             }
             source.resume()
             sources.append(source)
+        }
+        let early = earlySignal.load(ordering: .relaxed)
+        if early != 0 {
+            state.received.store(early, ordering: .relaxed)
+            state.count.store(1, ordering: .relaxed)
+            let msg = "\(who): got \(StopSignals.name(early)) while starting: stopping at the first step boundary "
+                + "with a checkpoint (a second signal exits at once)\n"
+            _ = msg.withCString { write(2, $0, strlen($0)) }
         }
     }
 

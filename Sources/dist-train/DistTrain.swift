@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Training
 
 @main
 struct DistTrain: ParsableCommand {
@@ -15,7 +17,17 @@ struct DistTrain: ParsableCommand {
         defaultSubcommand: TrainCommand.self)
 
     static func main() {
-        BLASKernels.upgradeIfGeneric()
+        BLASKernels.upgradeIfGeneric()   // may exec this program again: first
+        // train (also the default subcommand) turns stop signals into a checkpoint: note one that
+        // arrives while the process is still starting.
+        let first = CommandLine.arguments.dropFirst().first
+        if !["eval", "export", "report", "bench"].contains(first) {
+            StopSignals.noteEarly()
+            if let delay = ProcessInfo.processInfo.environment["DIST_TRAIN_TEST_START_DELAY"].flatMap(Double.init) {
+                // Test hook: widen the start-up window, so a test can signal into it.
+                Thread.sleep(forTimeInterval: delay)
+            }
+        }
         main(nil)
     }
 }

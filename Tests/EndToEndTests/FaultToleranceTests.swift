@@ -74,6 +74,22 @@ final class FaultToleranceTests: XCTestCase {
         XCTAssertEqual(resumed.parameters, reference.parameters, "preempted + resumed run differs from the uninterrupted one")
     }
 
+    /// A SIGUSR1 that arrives while the process is still starting (here: held 3 s before argument
+    /// parsing by the test hook) is noted and acted on at the first step boundary, instead of
+    /// ending the process with 138 and nothing written.
+    func testSIGUSR1WhileStartingStopsAtTheFirstStepWithACheckpoint() throws {
+        let dir = Launcher.temporaryDirectory("early-signal")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let run = try Launcher.start(ranks: 1, args + ["--out", dir], environment: ["DIST_TRAIN_TEST_START_DELAY": "3"])
+        Thread.sleep(forTimeInterval: 1)
+        kill(run.process.processIdentifier, SIGUSR1)
+        let status = run.wait(timeout: 120)
+        XCTAssertEqual(status, 75, "expected exit code 75:\n\(run.stdout)\n\(run.stderr)")
+        XCTAssert(run.stderr.contains("got SIGUSR1 while starting"), run.stderr)
+        let checkpoint = try Launcher.finalCheckpoint(dir)
+        XCTAssertEqual(checkpoint.globalStep, 1, "stopped at the first step boundary")
+    }
+
     func testSIGTERMCheckpointsAndResumesExactly() throws {
         try preemptAndResume(ranks: 1, signal: SIGTERM)
     }
