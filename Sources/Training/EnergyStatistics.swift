@@ -1,4 +1,5 @@
 import Adversarial
+import Foundation
 import Distributed
 
 /// Energy statistics over the samples a rank saw, summed over ranks with one allreduce
@@ -62,6 +63,26 @@ public struct EnergyStatistics: Sendable, Equatable {
     public private(set) var buffer = [Double](repeating: 0, count: EnergyStatistics.size)
 
     public init() {}
+
+    /// The key of a mid-epoch checkpoint's `extra` that holds the epoch's statistics so far.
+    public static let checkpointKey = "epoch_statistics"
+
+    /// The sums as JSON (shortest round-trip doubles, so they restore exactly), for a mid-epoch
+    /// checkpoint; nil if a value is not finite (JSON has no NaN).
+    public var stateJSON: String? {
+        guard buffer.allSatisfy(\.isFinite), let data = try? JSONEncoder().encode(buffer) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Statistics written by `stateJSON`.
+    public init(stateJSON text: String) throws {
+        let values = try JSONDecoder().decode([Double].self, from: Data(text.utf8))
+        guard values.count == Self.size else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [],
+                debugDescription: "\(values.count) values, expected \(Self.size)"))
+        }
+        buffer = values
+    }
 
     private static func base(_ g: Group) -> Int { g.rawValue * perGroup }
     private static func histogramBase(_ g: Group, _ h: Int) -> Int {

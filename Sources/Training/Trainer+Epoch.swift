@@ -44,8 +44,10 @@ extension Trainer {
 
     /// End of an epoch (`epoch` already counts it): probes, alarms, metrics, TensorBoard,
     /// report and checkpoints. Returns true when `--stop-on` asks to stop. Collectives
-    /// (the probe gather) come first and run on every rank.
-    func endEpoch(stats: EnergyStatistics, eval: Evaluator.Result?, seconds: Double, lr: Float) throws -> Bool {
+    /// (the probe gather) come first and run on every rank. `samples` were trained in `seconds`
+    /// by this process: all of the epoch's, unless it resumed mid-epoch (the statistics then
+    /// still cover the whole epoch).
+    func endEpoch(stats: EnergyStatistics, eval: Evaluator.Result?, seconds: Double, samples: Int, lr: Float) throws -> Bool {
         if !probes.isEmpty {
             // `epoch` names the file; the probes get the random starts of the 0-based epoch
             // `epoch - 1` that training just used.
@@ -62,7 +64,7 @@ extension Trainer {
         for a in raised { warn("dist-train: ALARM (\(a.kind == .co ? "catastrophic" : "robust") overfitting) at epoch \(a.epoch): \(a.message)") }
         var line: [(String, JSONValue)] = [
             ("epoch", .integer(epoch)), ("step", .integer(globalStep)), ("lr", .number(Double(lr))),
-            ("seconds", .number(seconds)), ("samples_per_s", .number(stats.counter(.count) / max(seconds, 1e-9))),
+            ("seconds", .number(seconds)), ("samples_per_s", .number(Double(samples) / max(seconds, 1e-9))),
             ("ranks", .integer(comm.size)), ("train", stats.json),
         ]
         var text = String(format: "epoch %d/%d  %.1fs  loss %.4f  train clean %.2f%% adv %.2f%%  AAE %d (%.2f%%)  ‖ΔE‖ %.3f",
@@ -89,7 +91,7 @@ extension Trainer {
         log(text)
         metricsLines.append(JSONValue.object(line).text)
         try AtomicFile.write(metricsLines.joined(separator: "\n") + "\n", to: files.metricsPath)
-        try writeTensorBoard(stats: stats, eval: eval, lr: lr, seconds: seconds)
+        try writeTensorBoard(stats: stats, eval: eval, lr: lr, rate: Double(samples) / max(seconds, 1e-9))
         // The seed from config.json, as the report reads it, so the files hold the report's plots.
         if !probes.isEmpty { try QuiverFiles.write(runDirectory: files.directory, epoch: epoch) }
         try Report.write(runDirectory: files.directory)
@@ -107,12 +109,12 @@ extension Trainer {
         return stop
     }
 
-    func writeTensorBoard(stats: EnergyStatistics, eval: Evaluator.Result?, lr: Float, seconds: Double) throws {
+    func writeTensorBoard(stats: EnergyStatistics, eval: Evaluator.Result?, lr: Float, rate: Double) throws {
         guard let tb = tensorBoard else { return }
         let step = globalStep
         tb.scalar("epoch", Double(epoch), step: step)
         tb.scalar("lr", Double(lr), step: step)
-        tb.scalar("samples_per_s", stats.counter(.count) / max(seconds, 1e-9), step: step)
+        tb.scalar("samples_per_s", rate, step: step)
         // All samples under `prefix`, those whose x* is classified correctly / wrongly under
         // `prefix + "correct/"` / `"wrong/"`.
         func energies(_ prefix: String, _ s: EnergyStatistics) {

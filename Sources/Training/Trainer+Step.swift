@@ -83,10 +83,12 @@ extension Trainer {
     }
 
     /// Every rank stops after the same step: rank 0 writes a checkpoint, all wait for it.
-    func preempt() throws -> Never {
+    func preempt(epochStatistics: EnergyStatistics) throws -> Never {
         let path = files.checkpointPath(globalStep: globalStep)
+        var summed = epochStatistics
+        try summed.reduce(comm)
         if comm.isRoot {
-            try checkpoint().write(to: path)
+            try checkpoint(epochStatistics: summed).write(to: path)
             files.prune(keep: config.keepCheckpoints)
         }
         try comm.barrier()

@@ -51,6 +51,8 @@ public final class Trainer {
     public private(set) var skippedSteps = 0
     /// Set by the command to stop all ranks at a step boundary on SIGTERM, SIGINT or SIGUSR1.
     public var signals: StopSignals?
+    /// Set by `restore` from a mid-epoch checkpoint, on rank 0: the epoch's statistics so far.
+    var resumedEpochStatistics: EnergyStatistics?
     var metricsLines: [String] = []
     var tensorBoard: TensorBoardWriter?
     var alarms: Alarms
@@ -115,6 +117,16 @@ public final class Trainer {
         epoch = ckpt.epoch; stepInEpoch = ckpt.stepInEpoch; globalStep = ckpt.globalStep
         // The alarm rules' memory (best test PGD accuracy, AAE-rate history, previous PGD
         // accuracy); checkpoints written before it was recorded resume with none.
+        // The interrupted epoch's statistics so far (summed over the ranks that wrote it): rank 0
+        // starts the epoch from them, the others from zero, so the epoch's reduction adds up.
+        resumedEpochStatistics = nil
+        if ckpt.stepInEpoch > 0, let state = ckpt.extra[EnergyStatistics.checkpointKey] {
+            let stats: EnergyStatistics
+            do { stats = try EnergyStatistics(stateJSON: state) } catch {
+                throw TrainingError.resumeMismatch(checkpoint: path, reason: "its epoch statistics do not decode: \(error)")
+            }
+            if comm.isRoot { resumedEpochStatistics = stats }
+        }
         alarms = Alarms(thresholds: config.alarms)
         if let state = ckpt.extra[Alarms.checkpointKey] {
             do { try alarms.restore(stateJSON: state) } catch {
@@ -123,16 +135,19 @@ public final class Trainer {
         }
     }
 
-    public func checkpoint() throws -> Checkpoint {
+    /// `epochStatistics`: for a checkpoint written mid-epoch, the epoch's statistics so far,
+    /// summed over ranks, so that a resumed run reports the whole epoch.
+    public func checkpoint(epochStatistics: EnergyStatistics? = nil) throws -> Checkpoint {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json = String(decoding: try encoder.encode(config), as: UTF8.self)
+        var extra = ["model": config.model.rawValue, "dataset": config.dataset.rawValue,
+                     "ranks": String(comm.size), "config_digest": Self.digest(json),
+                     Alarms.checkpointKey: alarms.stateJSON]
+        if stepInEpoch > 0, let state = epochStatistics?.stateJSON { extra[EnergyStatistics.checkpointKey] = state }
         return Checkpoint(configJSON: json, epoch: epoch, stepInEpoch: stepInEpoch, globalStep: globalStep,
                           parameters: network.parameters.array.prefix(network.parameterCount).map { $0 },
-                          momentum: optimizer.velocity.array,
-                          extra: ["model": config.model.rawValue, "dataset": config.dataset.rawValue,
-                                  "ranks": String(comm.size), "config_digest": Self.digest(json),
-                                  Alarms.checkpointKey: alarms.stateJSON])
+                          momentum: optimizer.velocity.array, extra: extra)
     }
 
     /// FNV-1a of the configuration's canonical JSON (sorted keys), in the checkpoint header so
@@ -151,7 +166,8 @@ public final class Trainer {
         while epoch < config.epochs {
             let started = Date()
             let perm = sharding.permutation(seed: config.seed, epoch: epoch)
-            var stats = EnergyStatistics(), interval = EnergyStatistics()
+            var stats = resumedEpochStatistics ?? EnergyStatistics(), interval = EnergyStatistics()
+            resumedEpochStatistics = nil
             var seen = 0
             var lr: Float = 0
             while stepInEpoch < steps {
@@ -190,7 +206,7 @@ public final class Trainer {
                 if config.logEvery > 0 && stepInEpoch % config.logEvery == 0 && stepInEpoch < steps {
                     try logInterval(&interval, progress: Double(stepInEpoch) / Double(steps), lr: lr)
                 }
-                if outcome.stop { try preempt() }
+                if outcome.stop { try preempt(epochStatistics: stats) }
             }
             try stats.reduce(comm)
             let seconds = Date().timeIntervalSince(started)
@@ -202,7 +218,7 @@ public final class Trainer {
             }
             epoch += 1; stepInEpoch = 0
             if comm.isRoot { progress.finishLine() }
-            if try endEpoch(stats: stats, eval: eval, seconds: seconds, lr: lr) { break }
+            if try endEpoch(stats: stats, eval: eval, seconds: seconds, samples: seen, lr: lr) { break }
         }
         return last
     }

@@ -10,10 +10,11 @@ final class FaultToleranceTests: XCTestCase {
                 "--seed", "9", "--threads", "1", "--log-every", "1"]
 
     /// Uninterrupted runs of `args`, by rank count: several tests compare with them.
-    nonisolated(unsafe) private static var references: [Int: Checkpoint] = [:]
+    nonisolated(unsafe) private static var references: [Int: (checkpoint: Checkpoint, epochs: [[String: Any]])] = [:]
     private static let referenceLock = NSLock()
 
-    func reference(ranks: Int) throws -> Checkpoint {
+    /// The final checkpoint and the epoch lines of metrics.jsonl.
+    func reference(ranks: Int) throws -> (checkpoint: Checkpoint, epochs: [[String: Any]]) {
         Self.referenceLock.lock()
         defer { Self.referenceLock.unlock() }
         if let c = Self.references[ranks] { return c }
@@ -21,9 +22,15 @@ final class FaultToleranceTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: full) }
         let r = try Launcher.train(ranks: ranks, args + ["--out", full])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let c = try Launcher.finalCheckpoint(full)
+        let c = (try Launcher.finalCheckpoint(full), try Self.epochLines(full))
         Self.references[ranks] = c
         return c
+    }
+
+    static func epochLines(_ dir: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }.filter { $0["interval"] as? Bool != true && $0["train"] != nil }
     }
 
     enum Target { case launcher, rank(Int) }
@@ -32,7 +39,7 @@ final class FaultToleranceTests: XCTestCase {
     /// only; every rank stops after the same step, rank 0 checkpoints, all exit 75 by themselves,
     /// and `--resume auto` on as many ranks ends bit-identical to the uninterrupted run.
     func preemptAndResume(ranks: Int, signal: Int32, to target: Target = .launcher) throws {
-        let reference = try reference(ranks: ranks)
+        let (reference, referenceEpochs) = try reference(ranks: ranks)
         let name = [SIGTERM: "SIGTERM", SIGINT: "SIGINT", SIGUSR1: "SIGUSR1"][signal] ?? "?"
         let dir = Launcher.temporaryDirectory("preempted")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -72,6 +79,18 @@ final class FaultToleranceTests: XCTestCase {
         let resumed = try Launcher.finalCheckpoint(dir)
         XCTAssertEqual(resumed.globalStep, reference.globalStep)
         XCTAssertEqual(resumed.parameters, reference.parameters, "preempted + resumed run differs from the uninterrupted one")
+        // The interrupted epoch's statistics cover the whole epoch: the checkpoint carried the
+        // part before the stop. Equal up to the order of the double-precision sums.
+        let epochs = try Self.epochLines(dir)
+        XCTAssertEqual(epochs.count, referenceEpochs.count)
+        for (line, ref) in zip(epochs, referenceEpochs) {
+            let t = line["train"] as! [String: Any], u = ref["train"] as! [String: Any]
+            XCTAssertEqual(t["samples"] as? Double, u["samples"] as? Double, "epoch \(line["epoch"]!) samples")
+            for key in ["loss", "clean_acc", "adv_acc", "aae_count", "E_x", "E_xadv", "E_xy", "E_xadv_y", "norm_dE", "der"] {
+                let x = t[key] as! Double, y = u[key] as! Double
+                XCTAssertEqual(x, y, accuracy: 1e-9 * max(1, abs(y)), "epoch \(line["epoch"]!) \(key)")
+            }
+        }
     }
 
     /// A SIGUSR1 that arrives while the process is still starting (here: held 3 s before argument
