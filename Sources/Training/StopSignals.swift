@@ -24,7 +24,11 @@ public final class StopSignals: @unchecked Sendable {
     public static func noteEarly() {
         for sig in signals {
             signal(sig) { sig in
-                if earlySignal.exchange(sig, ordering: .relaxed) != 0 { _exit(128 + sig) }
+                if earlySignal.exchange(sig, ordering: .relaxed) != 0 {
+                    let msg: StaticString = "dist-train: second signal while starting: exiting now without a checkpoint\n"
+                    _ = write(2, msg.utf8Start, msg.utf8CodeUnitCount)
+                    _exit(128 + sig)
+                }
             }
         }
     }
