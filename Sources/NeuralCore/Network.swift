@@ -33,7 +33,6 @@ public final class Network {
     private var gradientA = FloatBuffer(count: 0)
     private var gradientB = FloatBuffer(count: 0)
     public private(set) var capacity = 0
-    private var input: UnsafePointer<Float>?
     /// When set, each layer's forward and backward time is added to it (benchmarks).
     public var layerTimes: LayerTimes?
     /// When set (benchmarks), every forward and backward pass adds its duration on this clock to
@@ -104,7 +103,6 @@ public final class Network {
     @discardableResult
     public func forward(_ x: UnsafePointer<Float>, batch: Int) -> UnsafeMutablePointer<Float> {
         reserve(batch: batch)
-        input = x
         self.batch = batch
         let start = passNow()
         defer { if passClock != nil { forwardSeconds += passNow() - start } }
@@ -133,7 +131,7 @@ public final class Network {
     public func backward(_ dLogits: UnsafePointer<Float>, parameterGradients: Bool,
                          inputGradient: UnsafeMutablePointer<Float>? = nil, samples: Range<Int>? = nil,
                          layerDone: ((Int) -> Void)? = nil) {
-        guard input != nil else { preconditionFailure("backward before forward") }
+        precondition(!layerInputs.isEmpty, "backward before forward")
         let range = samples ?? 0..<batch
         precondition(range.lowerBound >= 0 && range.upperBound <= batch, "samples \(range) outside the batch of \(batch)")
         let first = range.lowerBound, count = range.count

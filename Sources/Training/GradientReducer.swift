@@ -81,6 +81,14 @@ public final class GradientReducer {
     /// Set before each step by the trainer.
     public var stopRequested = false
 
+    /// Scans this rank's parameters before a step's forward pass: sets `parametersNonFinite`
+    /// and returns the largest |parameter| (the optimizer's bound, `SGD.stepIfFinite`).
+    public func scanParameters() -> Float {
+        let largest = Self.maxMagnitude(network.parameters.pointer, count: network.parameterCount)
+        parametersNonFinite = !largest.isFinite
+        return largest
+    }
+
     /// Layer i's backward is done: with overlap, start every bucket whose layers are all
     /// done and let the ones in flight progress.
     public func layerDone(_ i: Int) {

@@ -44,14 +44,11 @@ public final class SGD {
     /// cannot.
     public func stepIfFinite(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float,
                              parameterMagnitude: Float? = nil, gradientMagnitude: Float? = nil) -> Bool {
-        let bounded = parameterMagnitude.flatMap { p in
-            gradientMagnitude.flatMap { g in
-                velocityMagnitude.map { v in
-                    Self.updateIsBounded(parameters: p, gradients: g, velocity: v, learningRate: learningRate,
-                                         momentum: momentum, weightDecay: weightDecay)
-                }
-            }
-        } ?? false
+        var bounded = false
+        if let p = parameterMagnitude, let g = gradientMagnitude, let v = velocityMagnitude {
+            bounded = Self.updateIsBounded(parameters: p, gradients: g, velocity: v, learningRate: learningRate,
+                                           momentum: momentum, weightDecay: weightDecay)
+        }
         guard bounded || staysFinite(parameters: parameters, gradients: gradients, learningRate: learningRate) else { return false }
         step(parameters: parameters, gradients: gradients, learningRate: learningRate)
         return true

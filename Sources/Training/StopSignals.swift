@@ -61,7 +61,8 @@ public final class StopSignals: @unchecked Sendable {
         let early = earlySignal.load(ordering: .relaxed)
         if early != 0 {
             state.received.store(early, ordering: .relaxed)
-            state.count.store(1, ordering: .relaxed)
+            // Counted like a handled one (added, so that a signal the source already counted stays).
+            state.count.wrappingAdd(1, ordering: .relaxed)
             let msg = "\(who): got \(StopSignals.name(early)) while starting: stopping at the first step boundary "
                 + "with a checkpoint (a second signal exits at once)\n"
             _ = msg.withCString { write(2, $0, strlen($0)) }

@@ -25,8 +25,7 @@ extension Trainer {
         // One pass over the parameters: equal on every rank unless a fault hit one, and then
         // its flag must reach the others with the gradients (a rank that stopped alone would
         // leave its peers waiting in the next collective).
-        let parameterMagnitude = GradientReducer.maxMagnitude(network.parameters.pointer, count: network.parameterCount)
-        reducer.parametersNonFinite = !parameterMagnitude.isFinite
+        let parameterMagnitude = reducer.scanParameters()
         let loss = step.computeGradients(globalBatch: globalBatch, epoch: epoch, reducer: reducer)
         try step.times.time(.allreduce) { try reducer.finish() }
         let g = network.gradients.pointer, p = network.parameterCount

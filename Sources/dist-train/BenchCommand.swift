@@ -186,11 +186,7 @@ struct BenchCommand: ParsableCommand {
         // As in Trainer.runStep and run: the parameter scan (counted with the allreduce and the
         // gradient scan as the non-finite checks), then the update if it stays finite.
         func once(_ i: Int) throws {
-            var parameterMagnitude: Float = 0
-            extra.time(.allreduce) {
-                parameterMagnitude = GradientReducer.maxMagnitude(network.parameters.pointer, count: network.parameterCount)
-                reducer.parametersNonFinite = !parameterMagnitude.isFinite
-            }
+            let parameterMagnitude = extra.time(.allreduce) { reducer.scanParameters() }
             step.computeGradients(globalBatch: batchSize, epoch: i, reducer: reducer)
             try extra.time(.allreduce) { try reducer.finish() }
             try extra.time(.optimizer) {
