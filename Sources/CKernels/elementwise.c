@@ -48,38 +48,48 @@ void dtk_maxpool_backward(const float *x, const float *y, const float *dy, float
 
 /* SGD with momentum and weight decay (PyTorch's torch.optim.SGD, dampening 0, no Nesterov):
    g = grad + wd*p; v = momentum*v + g; p -= lr*v. Returns the largest magnitude of the new v
-   (NaN if one is NaN), found in the same pass as an integer max of bit patterns. */
+   and stores that of the new p in *largest_p (NaN if one is NaN), found in the same pass as
+   integer maxima of bit patterns. */
 INLINE float sgd_step_body(float *restrict p, const float *restrict grad, float *restrict v, long n,
-                           float lr, float momentum, float wd) {
-    uint32_t largest = 0;
+                           float lr, float momentum, float wd, float *largest_p) {
+    uint32_t largest = 0, largest_param = 0;
     for (long i = 0; i < n; i++) {
         float g = grad[i] + wd * p[i];
         float vi = momentum * v[i] + g;
+        float pi = p[i] - lr * vi;
         v[i] = vi;
-        p[i] -= lr * vi;
-        uint32_t bits;
+        p[i] = pi;
+        uint32_t bits, pbits;
         memcpy(&bits, &vi, sizeof bits);
+        memcpy(&pbits, &pi, sizeof pbits);
         bits &= 0x7FFFFFFFu;
+        pbits &= 0x7FFFFFFFu;
         largest = bits > largest ? bits : largest;
+        largest_param = pbits > largest_param ? pbits : largest_param;
     }
+    memcpy(largest_p, &largest_param, sizeof *largest_p);
     float out;
     memcpy(&out, &largest, sizeof out);
     return out;
 }
-INSTANTIATE_RETURNING(float, sgd_step, (float *p, const float *grad, float *v, long n, float lr, float momentum, float wd),
-                      (p, grad, v, n, lr, momentum, wd))
-float dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd) {
-    DISPATCH_RETURNING(sgd_step, (p, grad, v, n, lr, momentum, wd));
+INSTANTIATE_RETURNING(float, sgd_step, (float *p, const float *grad, float *v, long n, float lr, float momentum, float wd,
+                                        float *largest_p),
+                      (p, grad, v, n, lr, momentum, wd, largest_p))
+float dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd, float *largest_p) {
+    DISPATCH_RETURNING(sgd_step, (p, grad, v, n, lr, momentum, wd, largest_p));
 }
 
 /* 1 if the SGD update would leave every parameter finite (checked without writing): the largest
    magnitude bit pattern of the updated values stays below that of infinity (an integer max,
-   which vectorises, unlike a float sum). */
+   which vectorises, unlike a float sum). The same expressions as sgd_step, so the two agree to
+   the last rounding. */
 INLINE int sgd_stays_finite_body(const float *restrict p, const float *restrict grad, const float *restrict v,
                                  long n, float lr, float momentum, float wd) {
     uint32_t largest = 0;
     for (long i = 0; i < n; i++) {
-        float next = p[i] - lr * (momentum * v[i] + grad[i] + wd * p[i]);
+        float g = grad[i] + wd * p[i];
+        float vi = momentum * v[i] + g;
+        float next = p[i] - lr * vi;
         uint32_t bits;
         memcpy(&bits, &next, sizeof bits);
         bits &= 0x7FFFFFFFu;
@@ -111,3 +121,30 @@ INLINE float max_magnitude_body(const float *restrict values, long n) {
 }
 INSTANTIATE_RETURNING(float, max_magnitude, (const float *values, long n), (values, n))
 float dtk_max_magnitude(const float *values, long n) { DISPATCH_RETURNING(max_magnitude, (values, n)); }
+
+/* Tiles of 16 x 16: each tile reads 16 rows of yt and writes 16 rows of y, all in cache. */
+INLINE void transpose_add_bias_body(const float *restrict yt, long rows, long cols, const float *restrict b,
+                                    int relu, float *restrict y) {
+    enum { T = 16 };
+    for (long j0 = 0; j0 < rows; j0 += T) {
+        long nj = rows - j0 < T ? rows - j0 : T;
+        for (long i0 = 0; i0 < cols; i0 += T) {
+            long ni = cols - i0 < T ? cols - i0 : T;
+            for (long i = i0; i < i0 + ni; i++) {
+                float *out = y + i * rows + j0;
+                const float *in = yt + j0 * cols + i;
+                if (relu) {
+                    for (long j = 0; j < nj; j++) { float v = in[j * cols] + b[j0 + j]; out[j] = 0.0f >= v ? 0.0f : v; }
+                } else {
+                    for (long j = 0; j < nj; j++) out[j] = in[j * cols] + b[j0 + j];
+                }
+            }
+        }
+    }
+}
+#define transpose_add_bias_call transpose_add_bias_body
+INSTANTIATE(transpose_add_bias, (const float *yt, long rows, long cols, const float *b, int relu, float *y),
+            (yt, rows, cols, b, relu, y))
+void dtk_transpose_add_bias(const float *yt, long rows, long cols, const float *b, int relu, float *y) {
+    DISPATCH(transpose_add_bias, (yt, rows, cols, b, relu, y));
+}

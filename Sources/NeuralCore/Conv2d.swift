@@ -12,7 +12,9 @@ import CKernels
 /// The unrolled patch is ordered (ky, kx, ci), not PyTorch's (ci, ky, kx), so that for `hwc`
 /// inputs each (ky, kx) tap is one contiguous run of `in` floats; W′ is W permuted to that
 /// order (a copy of out·K floats per pass), and dW′ is permuted back into dW.
-public final class Conv2d: Layer {
+/// With `appliesReLU` (a ReLU follows, see `ReLUFusable`) y is rectified in the bias pass, or by
+/// the direct kernels' caller a few samples at a time while they are in cache.
+public final class Conv2d: ReLUFusable {
     /// How the forward pass and the input gradient are computed. The models' convolutions make
     /// thin GEMMs (N = 16 to 64 output channels, K = 16 to 800), where unrolling the patches and
     /// OpenBLAS's packing cost as much as the arithmetic: direct kernels (CKernels) compute y
@@ -60,6 +62,9 @@ public final class Conv2d: Layer {
     /// in the input-gradient pass of an hwc input (rewritten by each pass).
     private let wTransposed: FloatBuffer
     private var capacity = 0
+    public var appliesReLU = false { didSet { capacity = 0 } }
+    /// dL/d(convolution output) when the ReLU is applied here.
+    private var masked: FloatBuffer?
     /// Input offset of the first channel of each (output position, tap), or -1 for padding.
     private let tapOffset: [Int32]
     /// Distance between consecutive channels of one input pixel.
@@ -126,11 +131,12 @@ public final class Conv2d: Layer {
         let size = min(batch, chunkSamples) * outputShape.height * outputShape.width * patch
         if (lowering == .gemm || !directWeightGradient) && size > (col?.count ?? 0) { col = FloatBuffer(count: size) }
         if lowering == .gemm && size > (dcol?.count ?? 0) { dcol = FloatBuffer(count: size) }
+        if appliesReLU && batch * outputShape.count > (masked?.count ?? 0) { masked = FloatBuffer(count: batch * outputShape.count) }
         capacity = batch
     }
 
     /// Bytes of the unrolled-patch buffers and permuted weights.
-    public var workspaceBytes: Int { ((col?.count ?? 0) + (dcol?.count ?? 0) + 3 * wPermuted.count) * 4 }
+    public var workspaceBytes: Int { ((col?.count ?? 0) + (dcol?.count ?? 0) + (masked?.count ?? 0) + 3 * wPermuted.count) * 4 }
 
     /// W (out, in, k, k) → W′ (out, k, k, in).
     private func permuteWeights() {
@@ -158,12 +164,19 @@ public final class Conv2d: Layer {
             let wt = wTransposed.pointer
             for o in 0..<outChannels { for t in 0..<k { wt[t * outChannels + o] = wPermuted.pointer[o * k + t] } }
             GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
+            // With the ReLU, about 256 KiB of output at a time, rectified while in cache.
+            let step = appliesReLU ? max(1, (256 << 10) / (outputShape.count * 4)) : batch
+            let n = inputShape.count, m = outputShape.count
             tapOffset.withUnsafeBufferPointer { offsets in
-                if inChannels == 1 {
-                    dtk_conv1_forward(x, inputShape.count, batch, offsets.baseAddress, positions, k, wt, b, outChannels, y)
-                } else {
-                    dtk_conv_forward(x, inputShape.count, batch, offsets.baseAddress, positions, kernel * kernel, inChannels,
-                                     wt, b, outChannels, y)
+                for s0 in Swift.stride(from: 0, to: batch, by: step) {
+                    let count = min(step, batch - s0), xs = x + s0 * n, ys = y + s0 * m
+                    if inChannels == 1 {
+                        dtk_conv1_forward(xs, n, count, offsets.baseAddress, positions, k, wt, b, outChannels, ys)
+                    } else {
+                        dtk_conv_forward(xs, n, count, offsets.baseAddress, positions, kernel * kernel, inChannels,
+                                         wt, b, outChannels, ys)
+                    }
+                    if appliesReLU { for i in 0..<count * m { ys[i] = max(ys[i], 0) } }
                 }
             }
             return
@@ -175,9 +188,16 @@ public final class Conv2d: Layer {
             let rows = count * positions, yc = y + s0 * positions * outChannels
             sgemm(transB: true, m: rows, n: outChannels, k: k, a: col!.pointer, lda: k, b: wPermuted.pointer, ldb: k,
                   c: yc, ldc: outChannels)
-            for r in 0..<rows {
-                let row = yc + r * outChannels
-                for j in 0..<outChannels { row[j] += b[j] }
+            if appliesReLU {
+                for r in 0..<rows {
+                    let row = yc + r * outChannels
+                    for j in 0..<outChannels { row[j] = max(row[j] + b[j], 0) }
+                }
+            } else {
+                for r in 0..<rows {
+                    let row = yc + r * outChannels
+                    for j in 0..<outChannels { row[j] += b[j] }
+                }
             }
             s0 += count
         }
@@ -187,6 +207,13 @@ public final class Conv2d: Layer {
                          dx: UnsafeMutablePointer<Float>?, batch: Int, parameterGradients: Bool) {
         let positions = outputShape.height * outputShape.width, k = patch
         let n = inputShape.count, c = inChannels, cs = channelStride, taps = kernel * kernel
+        var dy = dy
+        if appliesReLU {
+            // dy is dL/d(ReLU output): masked with y > 0 first.
+            reserve(batch: batch)
+            ReLU.mask(dy, by: y, into: masked!.pointer, rows: 1, width: batch * outputShape.count)
+            dy = UnsafePointer(masked!.pointer)
+        }
         if parameterGradients && directWeightGradient {
             GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
             tapOffset.withUnsafeBufferPointer { offsets in

@@ -34,6 +34,15 @@ public protocol Layer: AnyObject {
                   dx: UnsafeMutablePointer<Float>?, batch: Int, parameterGradients: Bool)
 }
 
+/// A layer that can apply the ReLU after it in its own output pass. `Network` sets
+/// `appliesReLU` when a ReLU follows (and marks that ReLU absorbed, an identity layer): forward
+/// then writes max(output, 0), and backward takes dL/d(ReLU output) and masks it with y > 0
+/// itself, y being the rectified output. The results are bitwise those of the two layers apart;
+/// one elementwise pass and one activation buffer fewer.
+public protocol ReLUFusable: Layer {
+    var appliesReLU: Bool { get set }
+}
+
 extension Layer {
     public var parameterCount: Int { 0 }
     public var parameterShapes: [(suffix: String, shape: [Int])] { [] }

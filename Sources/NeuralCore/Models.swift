@@ -11,7 +11,8 @@ public enum ModelKind: String, CaseIterable, Sendable, Codable {
     /// ReLU, Linear(1024, classes).
     case cnnLarge = "cnn-large"
 
-    public func build(input: Shape, classes: Int) -> Network {
+    /// `fuseReLU` as for `Network.init` (bitwise the same results either way).
+    public func build(input: Shape, classes: Int, fuseReLU: Bool = true) -> Network {
         var layers: [any Layer] = []
         var shape = input
         var layout = Layout.chw
@@ -32,6 +33,6 @@ public enum ModelKind: String, CaseIterable, Sendable, Codable {
             conv(64, 5, 1, 2); relu(); add(MaxPool2d(shape: shape))
             add(Flatten(shape: shape, layout: layout)); linear(1024); relu(); linear(classes)
         }
-        return Network(layers: layers)
+        return Network(layers: layers, fuseReLU: fuseReLU)
     }
 }

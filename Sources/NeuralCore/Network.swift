@@ -42,7 +42,9 @@ public final class Network {
     private func passNow() -> Double { passClock.map(clockSeconds) ?? 0 }
     private var batch = 0
 
-    public init(layers: [any Layer]) {
+    /// `fuseReLU`: a ReLU after a `ReLUFusable` layer (Linear, Conv2d) is applied by that layer
+    /// in its own output pass, and the ReLU becomes an identity layer. Bitwise the same results.
+    public init(layers: [any Layer], fuseReLU: Bool = true) {
         precondition(!layers.isEmpty)
         for (a, b) in zip(layers, layers.dropFirst()) {
             precondition(a.outputShape == b.inputShape && a.outputLayout == b.inputLayout,
@@ -56,6 +58,12 @@ public final class Network {
         parameterOffsets = offsets
         parameterCount = total
         firstParameterLayer = layers.firstIndex { $0.parameterCount > 0 } ?? 0
+        // Never the last layer's ReLU: the logits keep their own buffer.
+        for i in layers.indices.dropLast(2) {
+            guard let relu = layers[i + 1] as? ReLU, let fusing = layers[i] as? any ReLUFusable else { continue }
+            fusing.appliesReLU = fuseReLU
+            relu.isAbsorbed = fuseReLU
+        }
         passesInput = layers.indices.map { layers[$0].isIdentity && $0 < layers.count - 1 }
         parameters = FloatBuffer(count: total)
         gradients = FloatBuffer(count: total + Network.tailSlots)

@@ -5,6 +5,11 @@ public final class ReLU: Layer {
     public var name: String { "ReLU" }
     public var outputShape: Shape { inputShape }
 
+    /// Set by `Network` when the layer before applies this ReLU itself (`ReLUFusable`): the
+    /// input is then rectified already and the network passes it on.
+    public internal(set) var isAbsorbed = false
+    public var isIdentity: Bool { isAbsorbed }
+
     public init(shape: Shape, layout: Layout) {
         inputShape = shape
         inputLayout = layout
@@ -18,11 +23,31 @@ public final class ReLU: Layer {
     public func backward(x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, batch: Int, parameterGradients: Bool) {
         guard let dx else { return }
-        let n = batch * inputShape.count
+        ReLU.mask(dy, by: y, into: dx, rows: 1, width: batch * inputShape.count)
+    }
+
+    /// dz = dy · [y > 0] over `rows` rows of `width` (a non-finite dy stays non-finite as 0·dy),
+    /// and, when `columnSums` is given, columnSums[j] += Σ_rows dz[·, j] in row order: a bias
+    /// gradient taken in the same pass.
+    @inline(__always)
+    static func mask(_ dy: UnsafePointer<Float>, by y: UnsafePointer<Float>, into dz: UnsafeMutablePointer<Float>,
+                     rows: Int, width: Int, columnSums: UnsafeMutablePointer<Float>? = nil) {
         // Written as a select of two loaded values so LLVM vectorises it (a branch on y does not).
-        for i in 0..<n {
-            let g = dy[i]
-            dx[i] = y[i] > 0 ? g : 0 * g
+        if let sums = columnSums {
+            for r in 0..<rows {
+                let o = r * width
+                for j in 0..<width {
+                    let g = dy[o + j]
+                    let m = y[o + j] > 0 ? g : 0 * g
+                    dz[o + j] = m
+                    sums[j] += m
+                }
+            }
+        } else {
+            for i in 0..<rows * width {
+                let g = dy[i]
+                dz[i] = y[i] > 0 ? g : 0 * g
+            }
         }
     }
 }

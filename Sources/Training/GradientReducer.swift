@@ -81,10 +81,11 @@ public final class GradientReducer {
     /// Set before each step by the trainer.
     public var stopRequested = false
 
-    /// Scans this rank's parameters before a step's forward pass: sets `parametersNonFinite`
-    /// and returns the largest |parameter| (the optimizer's bound, `SGD.stepIfFinite`).
-    public func scanParameters() -> Float {
-        let largest = Self.maxMagnitude(network.parameters.pointer, count: network.parameterCount)
+    /// Scans this rank's parameters before a step's forward pass (unless their largest magnitude
+    /// is `known`: the last update measured it): sets `parametersNonFinite` and returns the
+    /// largest |parameter| (the optimizer's bound, `SGD.stepIfFinite`).
+    public func scanParameters(known: Float? = nil) -> Float {
+        let largest = known ?? Self.maxMagnitude(network.parameters.pointer, count: network.parameterCount)
         parametersNonFinite = !largest.isFinite
         return largest
     }

@@ -33,8 +33,13 @@ public final class SGD {
         dtk_sgd_stays_finite(parameters, gradients, velocity.pointer, velocity.count, learningRate, momentum, weightDecay) != 0
     }
 
+    /// The largest |θ| written by the last `step` (NaN if one is NaN): a trainer that writes the
+    /// parameters only through `step` knows their magnitude for the next step without a scan.
+    public private(set) var parameterMagnitude: Float = 0
+
     public func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
-        velocityMagnitude = dtk_sgd_step(parameters, gradients, velocity.pointer, velocity.count, learningRate, momentum, weightDecay)
+        velocityMagnitude = dtk_sgd_step(parameters, gradients, velocity.pointer, velocity.count, learningRate, momentum,
+                                         weightDecay, &parameterMagnitude)
     }
 
     /// Applies the update if it leaves every parameter finite and returns true; otherwise writes

@@ -21,11 +21,12 @@ extension Trainer {
         let faults = injectedFault?.quantities(rank: comm.rank, step: globalStep) ?? []
         reducer.injectNaN = faults.contains(.gradients)
         reducer.injectLossNaN = faults.contains(.loss)
-        if faults.contains(.parameters) { network.parameters.pointer[0] = .nan }
-        // One pass over the parameters: equal on every rank unless a fault hit one, and then
+        if faults.contains(.parameters) { network.parameters.pointer[0] = .nan; parametersFromLastUpdate = false }
+        // The parameters' largest magnitude: equal on every rank unless a fault hit one, and then
         // its flag must reach the others with the gradients (a rank that stopped alone would
-        // leave its peers waiting in the next collective).
-        let parameterMagnitude = reducer.scanParameters()
+        // leave its peers waiting in the next collective). Measured by the last update's kernel
+        // when it wrote them, else by a pass over them.
+        let parameterMagnitude = reducer.scanParameters(known: parametersFromLastUpdate ? optimizer.parameterMagnitude : nil)
         let loss = step.computeGradients(globalBatch: globalBatch, epoch: epoch, reducer: reducer)
         try step.times.time(.allreduce) { try reducer.finish() }
         let g = network.gradients.pointer, p = network.parameterCount

@@ -53,6 +53,11 @@ public final class Trainer {
     public var signals: StopSignals?
     /// Set by `restore` from a mid-epoch checkpoint, on rank 0: the epoch's statistics so far.
     var resumedEpochStatistics: EnergyStatistics?
+    /// True while the parameters are exactly what the last update wrote, so that the update's
+    /// kernel measured their largest magnitude (`SGD.parameterMagnitude`) and the next step needs
+    /// no scan. False at the start of `run` (a fresh start or a resume), after a skipped step
+    /// and after an injected fault.
+    var parametersFromLastUpdate = false
     var metricsLines: [String] = []
     var tensorBoard: TensorBoardWriter?
     var alarms: Alarms
@@ -163,6 +168,7 @@ public final class Trainer {
         let steps = sharding.stepsPerEpoch
         let grads = network.gradients
         var progress = Progress(stepsPerEpoch: steps, every: config.logEvery, launchedByMPI: Communicators.launchedByMPI)
+        parametersFromLastUpdate = false
         while epoch < config.epochs {
             let started = Date()
             let perm = sharding.permutation(seed: config.seed, epoch: epoch)
@@ -183,6 +189,9 @@ public final class Trainer {
                                                             gradientMagnitude: reducer.gradientMagnitude) {
                     problem = "non-finite parameters after the update at global step \(globalStep) (epoch \(epoch + 1), every rank)"
                 }
+                // A skipped step scans the parameters at the next one: a parameter that went
+                // non-finite some other way must stop the run, not skip every step after.
+                parametersFromLastUpdate = problem == nil
                 if let problem {
                     guard config.nanPolicy == .skipStep else {
                         throw TrainingError.nonFinite(problem + "; stopped before the update, checkpoints written earlier are intact")

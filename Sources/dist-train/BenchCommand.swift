@@ -183,10 +183,11 @@ struct BenchCommand: ParsableCommand {
         // As in training: layer buckets reduced with MPI_Iallreduce while the backward pass goes on.
         let reducer = GradientReducer(network: network, comm: comm,
                                       bucketBytes: bucketMib > 0 ? Int(bucketMib * 1_048_576) : nil)
-        // As in Trainer.runStep and run: the parameter scan (counted with the allreduce and the
-        // gradient scan as the non-finite checks), then the update if it stays finite.
+        // As in Trainer.runStep and run: the parameters' magnitude (a scan at the first step, then
+        // the last update's; counted with the allreduce and the gradient scan as the non-finite
+        // checks), then the update if it stays finite.
         func once(_ i: Int) throws {
-            let parameterMagnitude = extra.time(.allreduce) { reducer.scanParameters() }
+            let parameterMagnitude = extra.time(.allreduce) { reducer.scanParameters(known: i > 0 ? sgd.parameterMagnitude : nil) }
             step.computeGradients(globalBatch: batchSize, epoch: i, reducer: reducer)
             try extra.time(.allreduce) { try reducer.finish() }
             try extra.time(.optimizer) {

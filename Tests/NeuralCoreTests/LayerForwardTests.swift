@@ -15,6 +15,40 @@ final class LayerForwardTests: XCTestCase {
         XCTAssertEqual(y, expected)
     }
 
+    /// Both orientations of the forward GEMM (y = x·Wᵀ, and yᵀ = W·xᵀ transposed in the bias
+    /// pass, `Linear.transposesForward`), with and without the ReLU applied, against x·Wᵀ + b in
+    /// double precision; batch sizes on both sides of the switch and across the 16 × 16 tiles.
+    func testLinearForwardBothOrientationsMatchTheDefinition() {
+        let inputs = 37, outputs = 21
+        for relu in [false, true] {
+            let linear = Linear(inputs, outputs)
+            let net = Network(layers: relu ? [linear, ReLU(shape: Shape(outputs, 1, 1), layout: .chw), Linear(outputs, 2)] : [linear])
+            XCTAssertEqual(linear.appliesReLU, relu)
+            net.initialize(seed: 160)
+            let w = Array(UnsafeBufferPointer(start: net.parameters.pointer, count: inputs * outputs))
+            let b = Array(UnsafeBufferPointer(start: net.parameters.pointer + inputs * outputs, count: outputs))
+            var seen = Set<Bool>()
+            for batch in [1, 5, 17, 41, 42, 43, 60] {
+                seen.insert(linear.transposesForward(batch: batch))
+                net.reserve(batch: batch)
+                let x = randomFloats(batch * inputs, seed: 161 + UInt64(batch))
+                var y = [Float](repeating: .nan, count: batch * outputs)
+                x.withUnsafeBufferPointer { xb in
+                    y.withUnsafeMutableBufferPointer { linear.forward(xb.baseAddress!, $0.baseAddress!, batch: batch) }
+                }
+                for i in 0..<batch {
+                    for j in 0..<outputs {
+                        var acc = Double(b[j])
+                        for k in 0..<inputs { acc += Double(x[i * inputs + k]) * Double(w[j * inputs + k]) }
+                        if relu { acc = max(acc, 0) }
+                        XCTAssertEqual(Double(y[i * outputs + j]), acc, accuracy: 1e-5, "batch \(batch) relu \(relu) [\(i), \(j)]")
+                    }
+                }
+            }
+            XCTAssertEqual(seen, [false, true], "both orientations ran")
+        }
+    }
+
     /// y[n, co, oy, ox] by the definition, in NCHW.
     func naiveConv(_ x: [Float], input s: Shape, batch: Int, w: [Float], b: [Float], out: Int, k: Int,
                    stride: Int, pad: Int) -> [Float] {

@@ -152,4 +152,68 @@ final class SGDTests: XCTestCase {
         XCTAssertEqual(sgd.velocityMagnitude, 0)
         XCTAssertEqual(sgd.velocity.pointer[0], 0)
     }
+
+    /// The step's kernel returns the largest |θ| it wrote (the next step's bound without a scan),
+    /// past the first vectors too, and NaN when a parameter went NaN.
+    func testStepMeasuresTheParametersItWrites() {
+        let n = 53
+        var sgd = SGD(parameterCount: n, momentum: 0.9, weightDecay: 5e-4)
+        var theta = randomFloats(n, seed: 8)
+        var grads = randomFloats(n, seed: 9)
+        for position in [0, 17, 52] {
+            sgd = SGD(parameterCount: n, momentum: 0.9, weightDecay: 5e-4)
+            theta = randomFloats(n, seed: 8)
+            grads[position] = 40
+            for _ in 0..<2 {
+                theta.withUnsafeMutableBufferPointer { t in grads.withUnsafeBufferPointer {
+                    sgd.step(parameters: t.baseAddress!, gradients: $0.baseAddress!, learningRate: 0.1)
+                } }
+                XCTAssertEqual(sgd.parameterMagnitude, theta.map(abs).max()!)
+                XCTAssertEqual(abs(theta[position]), sgd.parameterMagnitude, "the largest is the one pushed hardest")
+            }
+            grads[position] = 0
+        }
+        grads[44] = .nan
+        theta.withUnsafeMutableBufferPointer { t in grads.withUnsafeBufferPointer {
+            sgd.step(parameters: t.baseAddress!, gradients: $0.baseAddress!, learningRate: 0.1)
+        } }
+        XCTAssert(sgd.parameterMagnitude.isNaN)
+    }
+
+    /// staysFinite (the exact check) and step compute the same expressions, so they agree to the
+    /// last rounding: for random gradients and velocities, θ is bisected (over its bit patterns;
+    /// θ_next grows with θ) to the last value whose update step keeps finite, and at that edge
+    /// and the 8 floats on each side the check must say exactly what the step does.
+    func testStaysFiniteAgreesWithStepAtTheEdgeOfOverflow() {
+        var rng = KeyedRandom(seed: 11)
+        let big = Float.greatestFiniteMagnitude
+        var edges = 0
+        for _ in 0..<300 {
+            let grad: [Float] = [-big * 0.25 * rng.nextFloat()]
+            let velocity = -big * 0.25 * rng.nextFloat()
+            let lr: Float = 0.5 + 0.5 * rng.nextFloat()
+            func update(_ theta: Float) -> (predicted: Bool, finite: Bool) {
+                let sgd = SGD(parameterCount: 1, momentum: 0.9, weightDecay: 0.01)
+                sgd.velocity.pointer[0] = velocity
+                var t = [theta]
+                let predicted = t.withUnsafeBufferPointer { p in grad.withUnsafeBufferPointer {
+                    sgd.staysFinite(parameters: p.baseAddress!, gradients: $0.baseAddress!, learningRate: lr) } }
+                t.withUnsafeMutableBufferPointer { p in grad.withUnsafeBufferPointer {
+                    sgd.step(parameters: p.baseAddress!, gradients: $0.baseAddress!, learningRate: lr) } }
+                return (predicted, t[0].isFinite)
+            }
+            var low: UInt32 = 0, high = big.bitPattern   // finite at 0; is it at the largest float?
+            guard !update(big).finite else { continue }
+            while high - low > 1 {
+                let mid = low + (high - low) / 2
+                if update(Float(bitPattern: mid)).finite { low = mid } else { high = mid }
+            }
+            edges += 1
+            for bits in (low - 8)...(low + 8) {
+                let r = update(Float(bitPattern: bits))
+                XCTAssertEqual(r.predicted, r.finite, "θ \(Float(bitPattern: bits)) g \(grad[0]) v \(velocity) lr \(lr)")
+            }
+        }
+        XCTAssertEqual(edges, 300, "every draw overflows at the largest θ")
+    }
 }

@@ -61,8 +61,9 @@ void dtk_maxpool_backward(const float *x, const float *y, const float *dy, float
                           long c, long k);
 
 /* SGD with momentum and weight decay over n parameters (torch.optim.SGD, dampening 0):
-   g = grad + wd*p; v = momentum*v + g; p -= lr*v. Returns the largest |v| written (NaN if one is). */
-float dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd);
+   g = grad + wd*p; v = momentum*v + g; p -= lr*v. Returns the largest |v| written and stores the
+   largest |p| written in *largest_p (NaN if one is). */
+float dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd, float *largest_p);
 
 /* 1 if that update would leave every parameter finite (nothing is written), else 0. */
 int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd);
@@ -70,4 +71,9 @@ int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long
 /* The largest |value| of the n values (0 if n <= 0): NaN if one is NaN, else infinity if one is
    infinite. */
 float dtk_max_magnitude(const float *values, long n);
+
+/* y (cols x rows) = transpose of yt (rows x cols), plus b[row] on every element of that row, and
+   rectified if relu (Swift's max(v, 0): a NaN stays NaN, -0 becomes +0): y[i*rows + j] =
+   f(yt[j*cols + i] + b[j]). A Linear layer's bias pass after computing its output transposed. */
+void dtk_transpose_add_bias(const float *yt, long rows, long cols, const float *b, int relu, float *y);
 #endif
