@@ -12,7 +12,10 @@
 # more than the cores). --repeats and --seconds go to every bench (defaults 5 and 0.5).
 # Efficiency = samples/s at N ranks / (N × the mean of the two 1-rank runs around it). Also
 # printed: the best block at N ranks, and the allreduce bound T / (T + t): T the 1-rank step,
-# t one blocking allreduce of the gradients at N ranks (no overlap).
+# t one blocking allreduce of the gradients at N ranks (no overlap); the sync bound: the ranks'
+# mean compute per step over the slowest rank's step by step plus t (a synchronous step waits
+# for the slowest rank); and the rank speed: the 1-rank step over the ranks' mean compute at N
+# ranks (below 100%: each rank computes slower than alone). Efficiency ≈ rank speed × sync bound.
 #
 # DIST_TRAIN_BIN names another dist-train binary (default .build/release/dist-train).
 # Writes DIR/np1.jsonl and DIR/npN.jsonl (default DIR: runs/weak-<date-time>).
@@ -70,8 +73,8 @@ def load(path):
             rows[(r["model"], r["mode"])].append(r)
     return rows
 one, many, n = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3])
-print(f"| model | mode | 1 rank samples/s | {n} ranks samples/s | efficiency (median) | range | best block | allreduce (ms) | allreduce bound |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print(f"| model | mode | 1 rank samples/s | {n} ranks samples/s | efficiency (median) | range | best block | allreduce (ms) | allreduce bound | sync bound | rank speed |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for key, rows in many.items():
     pairs = [(one[key][2 * i]["samples_per_s"] + one[key][2 * i + 1]["samples_per_s"]) / 2 for i in range(len(rows))]
     eff = [r["samples_per_s"] / (n * p) for r, p in zip(rows, pairs)]
@@ -79,8 +82,13 @@ for key, rows in many.items():
     single = statistics.median(r["samples_per_s"] for r in one[key])
     t_step = 128 / single
     t_ar = statistics.median(r["allreduce_blocking_s"] for r in rows)
+    # The ranks' own compute per step: mean over ranks against the slowest rank step by step
+    # (plus one blocking allreduce), and against the 1-rank step around it.
+    sync = [r["compute_mean_s"] / (r["compute_slowest_s"] + r["allreduce_blocking_s"]) for r in rows if r.get("compute_slowest_s")]
+    slow = [(128 / p) / r["compute_mean_s"] for r, p in zip(rows, pairs) if r.get("compute_mean_s")]
+    cell = lambda v: f"{100 * statistics.median(v):.1f}%" if v else "–"
     print(f"| {key[0]} | {key[1]} | {single:.0f} | {statistics.median(r['samples_per_s'] for r in rows):.0f} | "
           f"{100 * statistics.median(eff):.1f}% | {100 * min(eff):.1f}–{100 * max(eff):.1f}% | {100 * best:.1f}% | "
-          f"{t_ar * 1e3:.2f} | {100 * t_step / (t_step + t_ar):.1f}% |")
+          f"{t_ar * 1e3:.2f} | {100 * t_step / (t_step + t_ar):.1f}% | {cell(sync)} | {cell(slow)} |")
 PY
 echo "weak-scaling: rows in $out" >&2

@@ -90,6 +90,11 @@ struct BenchCommand: ParsableCommand {
         /// Seconds per step of one blocking allreduce of all gradients, and of waiting for the
         /// bucketed non-blocking reductions after the backward pass (the part not hidden).
         var allreduceBlocking, allreduceExposed: Double
+        /// Seconds per step of compute (the step without its allreduce phase): the mean over ranks,
+        /// and the slowest rank's step by step. A synchronous step waits for the slowest rank, so
+        /// mean / (slowest + one blocking allreduce) bounds the weak-scaling efficiency from the
+        /// ranks' own speeds.
+        var computeMean = 0.0, computeSlowest = 0.0
         var phases: PhaseTimes
         var rssGrowthKB: Int
         var parameterBytes, activationBytes: Int
@@ -133,6 +138,7 @@ struct BenchCommand: ParsableCommand {
                                        + [("attack_forward", .number(r.attackForward)), ("attack_backward", .number(r.attackBackward))])),
                     ("allreduce_blocking_s", .number(r.allreduceBlocking)), ("allreduce_exposed_s", .number(r.allreduceExposed)),
                     ("allreduce_hidden", .number(r.allreduceBlocking > 0 ? max(0, 1 - r.allreduceExposed / r.allreduceBlocking) : 0)),
+                    ("compute_mean_s", .number(r.computeMean)), ("compute_slowest_s", .number(r.computeSlowest)),
                     ("peak_rss_kb", .integer(rss)), ("rss_growth_kb", .integer(r.rssGrowthKB)),
                     ("parameter_bytes", .integer(r.parameterBytes)), ("activation_bytes", .integer(r.activationBytes)),
                     ("layers", .array(r.layerShares.map { l in .object([
@@ -220,15 +226,24 @@ struct BenchCommand: ParsableCommand {
         network.passClock = PhaseTimes.clock
         step.times.reset(); extra.reset(); step.attackPasses = (0, 0)
         var rates: [Double] = [], flops = 0, time = 0.0, steps = 0
+        var compute: [Int64] = []
+        compute.reserveCapacity(repeats * perBlock)
         for _ in 0..<repeats {
             let f0 = GEMMCounter.flops
             let start = PhaseTimes.now()
-            for _ in 0..<perBlock { try once(6 + steps); steps += 1 }
+            for _ in 0..<perBlock {
+                let s0 = PhaseTimes.now(), a0 = extra[.allreduce]
+                try once(6 + steps); steps += 1
+                compute.append(Int64(((PhaseTimes.now() - s0) - (extra[.allreduce] - a0)) * 1e9))
+            }
             let elapsed = PhaseTimes.now() - start
             rates.append(Double(perBlock * batchSize) / elapsed)
             flops += GEMMCounter.flops - f0
             time += elapsed
         }
+        var slowest = compute, summed = compute
+        try slowest.withUnsafeMutableBufferPointer { try comm.allreduceMax($0) }
+        try comm.allreduceSum(&summed)
         // The same gradients reduced with one blocking allreduce, for the hidden fraction.
         try comm.barrier()
         let t0 = PhaseTimes.now()
@@ -245,6 +260,8 @@ struct BenchCommand: ParsableCommand {
                       allreduceBlocking: blocking, allreduceExposed: exposed, phases: phases,
                       rssGrowthKB: Self.currentRSSKB() - rssBefore,
                       parameterBytes: bytes.parameters + sgd.velocity.count * 4, activationBytes: bytes.activations)
+        row.computeMean = Double(summed.reduce(0, +)) / Double(comm.size) / 1e9 / Double(max(steps, 1))
+        row.computeSlowest = Double(slowest.reduce(0, +)) / 1e9 / Double(max(steps, 1))
         row.shapeGflops = shapeRate
         row.sgemmCheckError = checkError
         let total = max(phases.total, 1e-12)

@@ -13,6 +13,12 @@ final class BenchCommandTests: XCTestCase {
             let what = "\(row["model"]!) \(row["mode"]!)"
             XCTAssertGreaterThan(row["samples_per_s"] as? Double ?? 0, 0, what)
             XCTAssertLessThan(try XCTUnwrap(row["sgemm_check_error"] as? Double, what), 1e-5, what)
+            // One rank: it is its own slowest rank; its compute is part of its step time.
+            let mean = try XCTUnwrap(row["compute_mean_s"] as? Double, what), slowest = try XCTUnwrap(row["compute_slowest_s"] as? Double, what)
+            XCTAssertEqual(mean, slowest, accuracy: 1e-12, what)
+            XCTAssertGreaterThan(mean, 0, what)
+            let batch = try XCTUnwrap(row["batch"] as? Int, what), slowestBlock = try XCTUnwrap(row["samples_per_s_min"] as? Double, what)
+            XCTAssertLessThanOrEqual(mean, Double(batch) / slowestBlock, what)
             let phases = try XCTUnwrap(row["phases"] as? [String: Double], what)
             let whole = ["attack", "forward", "objective", "backward", "allreduce", "optimizer"]
             XCTAssertEqual(whole.reduce(0) { $0 + (phases[$1] ?? .nan) }, 1, accuracy: 1e-6, "\(what): \(phases)")

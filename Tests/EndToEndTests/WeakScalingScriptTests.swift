@@ -2,7 +2,8 @@ import Foundation
 import XCTest
 
 /// launch/weak-scaling.sh end to end on a tiny configuration: the 1-rank / N-rank / 1-rank runs
-/// land in its result files and the table has a row with an efficiency and an allreduce bound.
+/// land in its result files and the table has a row with an efficiency, an allreduce bound, a
+/// sync bound and the ranks' speed against one rank alone.
 final class WeakScalingScriptTests: XCTestCase {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("launch/weak-scaling.sh").path
@@ -28,7 +29,11 @@ final class WeakScalingScriptTests: XCTestCase {
         XCTAssertEqual(two.first?["batch"] as? Int, 256, "128 samples per rank")
         let row = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("| mlp | plain |") }, r.stdout)
         let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
-        XCTAssertEqual(cells.count, 9, row.description)
-        for i in [4, 6, 8] { XCTAssert(cells[i].hasSuffix("%") && Double(cells[i].dropLast()) != nil, "cell \(i) of \(row)") }
+        XCTAssertEqual(cells.count, 11, row.description)
+        for i in [4, 6, 8, 9, 10] { XCTAssert(cells[i].hasSuffix("%") && Double(cells[i].dropLast()) != nil, "cell \(i) of \(row)") }
+        // The ranks' compute per step: the mean over ranks cannot exceed the slowest rank's.
+        let mean = try XCTUnwrap(two.first?["compute_mean_s"] as? Double), slowest = try XCTUnwrap(two.first?["compute_slowest_s"] as? Double)
+        XCTAssertGreaterThan(mean, 0)
+        XCTAssertLessThanOrEqual(mean, slowest * (1 + 1e-12))
     }
 }
