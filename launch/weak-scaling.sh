@@ -16,9 +16,14 @@
 # mean compute per step over the slowest rank's step by step plus t (a synchronous step waits
 # for the slowest rank); and the rank speed: the 1-rank step over the ranks' mean compute at N
 # ranks (below 100%: each rank computes slower than alone). Efficiency ≈ rank speed × sync bound.
+# Each round also runs the N ranks independently (`bench --independent`: every rank its own
+# model, no communication): the machine bound is their summed samples/s over N × 1 rank, what
+# N ranks computing at once get from this machine (shared caches, memory, the host), which no
+# weak scaling can exceed; the last column is the efficiency over that bound.
 #
 # DIST_TRAIN_BIN names another dist-train binary (default .build/release/dist-train).
-# Writes DIR/np1.jsonl and DIR/npN.jsonl (default DIR: runs/weak-<date-time>).
+# Writes DIR/np1.jsonl, DIR/npN.jsonl and DIR/npN-independent.jsonl (default DIR:
+# runs/weak-<date-time>).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ranks=2 models=mlp,cnn-small,cnn-large modes=plain,fgsm-rs-der,pgd10-der rounds=3 repeats=5 seconds=0.5
@@ -32,7 +37,7 @@ while [ $# -gt 0 ]; do
     --repeats) repeats=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "weak-scaling: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -40,7 +45,7 @@ done
 bin="${DIST_TRAIN_BIN:-$ROOT/.build/release/dist-train}"
 [ -x "$bin" ] || (cd "$ROOT" && swift build -c release --product dist-train)
 mkdir -p "$out"
-: > "$out/np1.jsonl"; : > "$out/np$ranks.jsonl"
+: > "$out/np1.jsonl"; : > "$out/np$ranks.jsonl"; : > "$out/np$ranks-independent.jsonl"
 export OPENBLAS_NUM_THREADS=1
 mpi=(mpirun -np "$ranks" -x OPENBLAS_NUM_THREADS)
 [ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
@@ -58,12 +63,14 @@ for ((r = 1; r <= rounds; r++)); do
       one "$m" "$mode"
       "${mpi[@]}" "$bin" bench "${timing[@]}" --models "$m" --modes "$mode" \
         --batch-size $((128 * ranks)) >> "$out/np$ranks.jsonl"
+      "${mpi[@]}" "$bin" bench "${timing[@]}" --independent --models "$m" --modes "$mode" \
+        --batch-size $((128 * ranks)) >> "$out/np$ranks-independent.jsonl"
       one "$m" "$mode"
       echo "weak-scaling: round $r $m $mode done" >&2
     done
   done
 done
-python3 - "$out/np1.jsonl" "$out/np$ranks.jsonl" "$ranks" <<'PY'
+python3 - "$out/np1.jsonl" "$out/np$ranks.jsonl" "$ranks" "$out/np$ranks-independent.jsonl" <<'PY'
 import collections, json, statistics, sys
 def load(path):
     rows = collections.defaultdict(list)
@@ -72,9 +79,9 @@ def load(path):
             r = json.loads(line)
             rows[(r["model"], r["mode"])].append(r)
     return rows
-one, many, n = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3])
-print(f"| model | mode | 1 rank samples/s | {n} ranks samples/s | efficiency (median) | range | best block | allreduce (ms) | allreduce bound | sync bound | rank speed |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+one, many, n, alone = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), load(sys.argv[4])
+print(f"| model | mode | 1 rank samples/s | {n} ranks samples/s | efficiency (median) | range | best block | allreduce (ms) | allreduce bound | sync bound | rank speed | machine bound | efficiency / machine bound |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for key, rows in many.items():
     pairs = [(one[key][2 * i]["samples_per_s"] + one[key][2 * i + 1]["samples_per_s"]) / 2 for i in range(len(rows))]
     eff = [r["samples_per_s"] / (n * p) for r, p in zip(rows, pairs)]
@@ -86,9 +93,12 @@ for key, rows in many.items():
     # (plus one blocking allreduce), and against the 1-rank step around it.
     sync = [r["compute_mean_s"] / (r["compute_slowest_s"] + r["allreduce_blocking_s"]) for r in rows if r.get("compute_slowest_s")]
     slow = [(128 / p) / r["compute_mean_s"] for r, p in zip(rows, pairs) if r.get("compute_mean_s")]
+    # N independent ranks at once against N × 1 rank, round by round.
+    machine = [r["samples_per_s"] / (n * p) for r, p in zip(alone[key], pairs)]
+    ratio = [e / m for e, m in zip(eff, machine)]
     cell = lambda v: f"{100 * statistics.median(v):.1f}%" if v else "–"
     print(f"| {key[0]} | {key[1]} | {single:.0f} | {statistics.median(r['samples_per_s'] for r in rows):.0f} | "
           f"{100 * statistics.median(eff):.1f}% | {100 * min(eff):.1f}–{100 * max(eff):.1f}% | {100 * best:.1f}% | "
-          f"{t_ar * 1e3:.2f} | {100 * t_step / (t_step + t_ar):.1f}% | {cell(sync)} | {cell(slow)} |")
+          f"{t_ar * 1e3:.2f} | {100 * t_step / (t_step + t_ar):.1f}% | {cell(sync)} | {cell(slow)} | {cell(machine)} | {cell(ratio)} |")
 PY
 echo "weak-scaling: rows in $out" >&2

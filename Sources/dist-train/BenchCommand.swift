@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
             network's forward and backward passes (JSON: phases.attack_forward, phases.attack_backward). \
             sgemm is checked against a double-precision sum on every step's shapes (sgemm_check_error). \
             Under mpirun the global batch is split across ranks (weak scaling: raise --batch-size with \
-            the rank count). Compare result files with Tests/Reference/compare_bench.py; \
+            the rank count); with --independent the ranks do not communicate inside the timed blocks. Compare result files with Tests/Reference/compare_bench.py; \
             launch/bench-vs-torch.sh runs the PyTorch reference beside it.
             """)
 
@@ -50,6 +50,8 @@ struct BenchCommand: ParsableCommand {
     var layers = false
     @Flag(help: "Print one JSON object per row instead of a table.")
     var json = false
+    @Flag(help: "Under mpirun: every rank trains its own model on its shard, with no allreduce (blocks still start together): what the machine gives N ranks computing at once, the bound on any weak scaling (samples/s: the ranks' sum).")
+    var independent = false
     @Flag(help: "Time MPI_Allreduce of float buffers instead: a size sweep (1 Ki to 16 Mi floats) and each model's gradient size; run under mpirun (Tests/Reference/fit_allreduce.py fits the cost model).")
     var allreduce = false
 
@@ -129,6 +131,7 @@ struct BenchCommand: ParsableCommand {
                 let line = JSONValue.object([
                     ("model", .string(m.rawValue)), ("mode", .string(mode.rawValue)), ("batch", .integer(batchSize)),
                     ("ranks", .integer(comm.size)), ("threads", .integer(threads)),
+                    ("independent", .bool(independent)),
                     ("samples_per_s", .number(r.median)), ("samples_per_s_min", .number(r.low)),
                     ("samples_per_s_max", .number(r.high)), ("gflops", .number(r.gflops)),
                     ("sgemm_peak_gflops", .number(peak)), ("fraction_of_peak", .number(r.gflops / peak)),
@@ -184,17 +187,21 @@ struct BenchCommand: ParsableCommand {
         let data = Dataset(name: "random", channels: 1, height: 28, width: 28, classes: 10,
                            images: (0..<(batchSize * 784)).map { _ in rng.nextFloat() },
                            labels: (0..<batchSize).map { _ in Int32(rng.below(10)) })
-        step.load(data, indices: Sharding.shard(of: batchSize, rank: comm.rank, ranks: comm.size))
+        let shard = Sharding.shard(of: batchSize, rank: comm.rank, ranks: comm.size)
+        step.load(data, indices: shard)
+        // --independent: this rank's shard is a whole batch of its own, reduced over no one.
+        let stepComm: any Communicator = independent ? LocalCommunicator() : comm
+        let stepBatch = independent ? shard.count : batchSize
         var extra = PhaseTimes()
         // As in training: layer buckets reduced with MPI_Iallreduce while the backward pass goes on.
-        let reducer = GradientReducer(network: network, comm: comm,
+        let reducer = GradientReducer(network: network, comm: stepComm,
                                       bucketBytes: bucketMib > 0 ? Int(bucketMib * 1_048_576) : nil)
         // As in Trainer.runStep and run: the parameters' magnitude (a scan at the first step, then
         // the last update's; counted with the allreduce and the gradient scan as the non-finite
         // checks), then the update if it stays finite.
         func once(_ i: Int) throws {
             let parameterMagnitude = extra.time(.allreduce) { reducer.scanParameters(known: i > 0 ? sgd.parameterMagnitude : nil) }
-            step.computeGradients(globalBatch: batchSize, epoch: i, reducer: reducer)
+            step.computeGradients(globalBatch: stepBatch, epoch: i, reducer: reducer)
             try extra.time(.allreduce) { try reducer.finish() }
             try extra.time(.optimizer) {
                 guard sgd.stepIfFinite(parameters: network.parameters.pointer, gradients: network.gradients.pointer,
@@ -229,6 +236,7 @@ struct BenchCommand: ParsableCommand {
         var compute: [Int64] = []
         compute.reserveCapacity(repeats * perBlock)
         for _ in 0..<repeats {
+            if independent { try comm.barrier() }
             let f0 = GEMMCounter.flops
             let start = PhaseTimes.now()
             for _ in 0..<perBlock {
@@ -237,17 +245,19 @@ struct BenchCommand: ParsableCommand {
                 compute.append(Int64(((PhaseTimes.now() - s0) - (extra[.allreduce] - a0)) * 1e9))
             }
             let elapsed = PhaseTimes.now() - start
-            rates.append(Double(perBlock * batchSize) / elapsed)
+            rates.append(Double(perBlock * (independent ? shard.count : batchSize)) / elapsed)
             flops += GEMMCounter.flops - f0
             time += elapsed
         }
+        // Independent ranks: a block's samples/s is the sum of the ranks' own.
+        if independent { try comm.allreduceSum(&rates) }
         var slowest = compute, summed = compute
         try slowest.withUnsafeMutableBufferPointer { try comm.allreduceMax($0) }
         try comm.allreduceSum(&summed)
         // The same gradients reduced with one blocking allreduce, for the hidden fraction.
         try comm.barrier()
         let t0 = PhaseTimes.now()
-        for _ in 0..<20 { try comm.allreduceSum(network.gradients.buffer) }
+        for _ in 0..<20 { try stepComm.allreduceSum(network.gradients.buffer) }
         let blocking = (PhaseTimes.now() - t0) / 20
         var phases = step.times
         let attackPasses = step.attackPasses

@@ -3,7 +3,7 @@ import XCTest
 
 /// launch/weak-scaling.sh end to end on a tiny configuration: the 1-rank / N-rank / 1-rank runs
 /// land in its result files and the table has a row with an efficiency, an allreduce bound, a
-/// sync bound and the ranks' speed against one rank alone.
+/// sync bound, the ranks' speed against one rank alone and the machine bound (independent ranks).
 final class WeakScalingScriptTests: XCTestCase {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("launch/weak-scaling.sh").path
@@ -23,14 +23,17 @@ final class WeakScalingScriptTests: XCTestCase {
                 try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
             }
         }
-        let one = try rows("np1.jsonl"), two = try rows("np2.jsonl")
+        let one = try rows("np1.jsonl"), two = try rows("np2.jsonl"), alone = try rows("np2-independent.jsonl")
         XCTAssertEqual(one.map { $0["ranks"] as? Int }, [1, 1], "1-rank runs before and after")
         XCTAssertEqual(two.map { $0["ranks"] as? Int }, [2])
         XCTAssertEqual(two.first?["batch"] as? Int, 256, "128 samples per rank")
+        XCTAssertEqual(alone.map { $0["ranks"] as? Int }, [2])
+        XCTAssertEqual(alone.first?["independent"] as? Bool, true)
+        XCTAssertEqual(two.first?["independent"] as? Bool, false)
         let row = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("| mlp | plain |") }, r.stdout)
         let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
-        XCTAssertEqual(cells.count, 11, row.description)
-        for i in [4, 6, 8, 9, 10] { XCTAssert(cells[i].hasSuffix("%") && Double(cells[i].dropLast()) != nil, "cell \(i) of \(row)") }
+        XCTAssertEqual(cells.count, 13, row.description)
+        for i in [4, 6, 8, 9, 10, 11, 12] { XCTAssert(cells[i].hasSuffix("%") && Double(cells[i].dropLast()) != nil, "cell \(i) of \(row)") }
         // The ranks' compute per step: the mean over ranks cannot exceed the slowest rank's.
         let mean = try XCTUnwrap(two.first?["compute_mean_s"] as? Double), slowest = try XCTUnwrap(two.first?["compute_slowest_s"] as? Double)
         XCTAssertGreaterThan(mean, 0)
