@@ -132,6 +132,7 @@ struct BenchCommand: ParsableCommand {
                     ("model", .string(m.rawValue)), ("mode", .string(mode.rawValue)), ("batch", .integer(batchSize)),
                     ("ranks", .integer(comm.size)), ("threads", .integer(threads)),
                     ("independent", .bool(independent)),
+                    ("mpi_single_copy", .string(getenv("OMPI_MCA_btl_vader_single_copy_mechanism").map { String(cString: $0) } ?? "default")),
                     ("samples_per_s", .number(r.median)), ("samples_per_s_min", .number(r.low)),
                     ("samples_per_s_max", .number(r.high)), ("gflops", .number(r.gflops)),
                     ("sgemm_peak_gflops", .number(peak)), ("fraction_of_peak", .number(r.gflops / peak)),
