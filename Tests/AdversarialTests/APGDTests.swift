@@ -49,8 +49,8 @@ final class APGDTests: XCTestCase {
                 var g = [Float](repeating: 0, count: k)
                 z.withUnsafeBufferPointer { r in
                     g.withUnsafeMutableBufferPointer { gp in
-                        if targeted { DLR.targetedLoss(r.baseAddress!, k, label: y, target: t, gradient: gp.baseAddress!) }
-                        else { DLR.loss(r.baseAddress!, k, label: y, gradient: gp.baseAddress!) }
+                        if targeted { _ = DLR.targetedLoss(r.baseAddress!, k, label: y, target: t, gradient: gp.baseAddress!) }
+                        else { _ = DLR.loss(r.baseAddress!, k, label: y, gradient: gp.baseAddress!) }
                     }
                 }
                 let numerical = z.withUnsafeMutableBufferPointer { zp in

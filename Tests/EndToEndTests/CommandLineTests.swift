@@ -70,7 +70,7 @@ final class CommandLineTests: XCTestCase {
         }
         // A truncated, uncompressed image file.
         let header: [UInt8] = [0, 0, 8, 3, 0, 0, 0xEA, 0x60, 0, 0, 0, 28, 0, 0, 0, 28]
-        FileManager.default.createFile(atPath: dir + "/train-images-idx3-ubyte", contents: Data(header + [UInt8](repeating: 7, count: 100)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/train-images-idx3-ubyte", contents: Data(header + [UInt8](repeating: 7, count: 100))))
         try FileManager.default.removeItem(atPath: dir + "/t10k-images-idx3-ubyte.gz")
         try FileManager.default.copyItem(atPath: Launcher.dataDirectory + "/t10k-images-idx3-ubyte.gz", toPath: dir + "/t10k-images-idx3-ubyte.gz")
         try expectFailure(["--data-dir", dir, "--out", dir + "/run"], mentioning: ["train-images-idx3-ubyte", "truncated"])
@@ -80,7 +80,7 @@ final class CommandLineTests: XCTestCase {
     func testCorruptCheckpointIsRefused() throws {
         let dir = Launcher.temporaryDirectory("badckpt")
         let path = dir + "/bad.dtck"
-        FileManager.default.createFile(atPath: path, contents: Data("not a checkpoint".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("not a checkpoint".utf8)))
         try expectFailure(["--data-dir", Launcher.dataDirectory, "--model", "mlp", "--train-samples", "64",
                            "--out", dir + "/run", "--resume", path], mentioning: [path])
         try? FileManager.default.removeItem(atPath: dir)

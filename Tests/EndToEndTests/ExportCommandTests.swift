@@ -107,7 +107,7 @@ final class ExportCommandTests: XCTestCase {
         // A file that is not a checkpoint, and a missing path, are named.
         let bad = Launcher.temporaryDirectory("export-bad") + "/junk.dtck"
         defer { try? FileManager.default.removeItem(atPath: (bad as NSString).deletingLastPathComponent) }
-        FileManager.default.createFile(atPath: bad, contents: Data("not a checkpoint".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: bad, contents: Data("not a checkpoint".utf8)))
         for p in [bad, "/nonexistent/step-00000001.dtck"] {
             let r = try Launcher.run(Launcher.binary, ["export", "--checkpoint", p, "--output", bad + ".safetensors"],
                                      timeout: 60)

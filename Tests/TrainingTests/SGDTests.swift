@@ -47,7 +47,7 @@ final class SGDTests: XCTestCase {
     func testStaysFiniteCatchesEveryNonFiniteUpdateWithoutWriting() {
         let n = 37
         let sgd = SGD(parameterCount: n, momentum: 0.9, weightDecay: 1e-4)
-        var theta = (0..<n).map { Float($0) * 0.1 - 1 }
+        let theta = (0..<n).map { Float($0) * 0.1 - 1 }
         let before = theta
         func check(_ g: [Float], lr: Float = 0.1) -> Bool {
             theta.withUnsafeBufferPointer { p in g.withUnsafeBufferPointer {
