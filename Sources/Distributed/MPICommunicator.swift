@@ -26,12 +26,15 @@ public final class MPICommunicator: Communicator {
     /// environment does not name it already (a user's `-x OMPI_MCA_...` or `export` wins).
     /// Shared-memory transfers without CMA single copy: measured on this project's machines
     /// (docs/performance.md), copy-in/copy-out through the shared-memory FIFOs reduced every
-    /// model's gradients 1.4–1.7× faster at np = 2 and 1.2–1.4× at np = 4; it is slower only
-    /// above ~8 Mi floats, beyond the largest model. Every rank runs the same code, so all
-    /// ranks agree; between hosts the setting does not apply.
+    /// model's gradients 1.3–1.9× faster at np = 2 and 1.2–1.4× at np = 4; of the size sweep
+    /// only 16 Mi floats, five times the largest model, was slower. Every rank runs the same
+    /// code, so all ranks agree; between hosts the setting does not apply.
     public static func transportDefaults(environment: [String: String]) -> [(name: String, value: String)] {
-        [("OMPI_MCA_btl_vader_single_copy_mechanism", "none")].filter { environment[$0.name] == nil }
+        [(singleCopyVariable, "none")].filter { environment[$0.name] == nil }
     }
+
+    /// The Open MPI variable that chooses the shared-memory single-copy mechanism.
+    public static let singleCopyVariable = "OMPI_MCA_btl_vader_single_copy_mechanism"
 
     /// Calls MPI_Finalize once; safe to call more than once.
     public func finalize() {

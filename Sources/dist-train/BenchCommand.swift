@@ -22,8 +22,9 @@ struct BenchCommand: ParsableCommand {
             network's forward and backward passes (JSON: phases.attack_forward, phases.attack_backward). \
             sgemm is checked against a double-precision sum on every step's shapes (sgemm_check_error). \
             Under mpirun the global batch is split across ranks (weak scaling: raise --batch-size with \
-            the rank count); with --independent the ranks do not communicate inside the timed blocks. Compare result files with Tests/Reference/compare_bench.py; \
-            launch/bench-vs-torch.sh runs the PyTorch reference beside it.
+            the rank count); with --independent the ranks do not communicate inside the timed blocks. \
+            Compare result files with Tests/Reference/compare_bench.py; launch/bench-vs-torch.sh runs the \
+            PyTorch reference beside it.
             """)
 
     @Option(help: "Comma-separated models.")
@@ -132,7 +133,7 @@ struct BenchCommand: ParsableCommand {
                     ("model", .string(m.rawValue)), ("mode", .string(mode.rawValue)), ("batch", .integer(batchSize)),
                     ("ranks", .integer(comm.size)), ("threads", .integer(threads)),
                     ("independent", .bool(independent)),
-                    ("mpi_single_copy", .string(getenv("OMPI_MCA_btl_vader_single_copy_mechanism").map { String(cString: $0) } ?? "default")),
+                    ("mpi_single_copy", .string(getenv(MPICommunicator.singleCopyVariable).map { String(cString: $0) } ?? "default")),
                     ("samples_per_s", .number(r.median)), ("samples_per_s_min", .number(r.low)),
                     ("samples_per_s_max", .number(r.high)), ("gflops", .number(r.gflops)),
                     ("sgemm_peak_gflops", .number(peak)), ("fraction_of_peak", .number(r.gflops / peak)),
@@ -246,7 +247,7 @@ struct BenchCommand: ParsableCommand {
                 compute.append(Int64(((PhaseTimes.now() - s0) - (extra[.allreduce] - a0)) * 1e9))
             }
             let elapsed = PhaseTimes.now() - start
-            rates.append(Double(perBlock * (independent ? shard.count : batchSize)) / elapsed)
+            rates.append(Double(perBlock * stepBatch) / elapsed)
             flops += GEMMCounter.flops - f0
             time += elapsed
         }

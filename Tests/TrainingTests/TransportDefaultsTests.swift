@@ -6,7 +6,8 @@ import XCTest
 final class TransportDefaultsTests: XCTestCase {
     func testSingleCopyOffUnlessTheEnvironmentNamesIt() {
         let unset = MPICommunicator.transportDefaults(environment: ["PATH": "/bin"])
-        XCTAssertEqual(unset.map(\.name), ["OMPI_MCA_btl_vader_single_copy_mechanism"])
+        XCTAssertEqual(MPICommunicator.singleCopyVariable, "OMPI_MCA_btl_vader_single_copy_mechanism")
+        XCTAssertEqual(unset.map(\.name), [MPICommunicator.singleCopyVariable])
         XCTAssertEqual(unset.map(\.value), ["none"])
         XCTAssertTrue(MPICommunicator.transportDefaults(environment: ["OMPI_MCA_btl_vader_single_copy_mechanism": "cma"]).isEmpty)
         XCTAssertTrue(MPICommunicator.transportDefaults(environment: ["OMPI_MCA_btl_vader_single_copy_mechanism": ""]).isEmpty,
