@@ -24,6 +24,9 @@ public final class WatchedCommunicator: Communicator {
     /// SIGTERM to the survivors of a dead rank expects them gone before its SIGKILL, 30 s
     /// by default under SLURM); longer than any checkpoint write that a barrier waits for.
     public static let stopTimeout = 20.0
+    /// How long a collective may wait after a stop request before this rank says that it may
+    /// not reach the step boundary (a healthy peer's step or checkpoint write can take that long).
+    public static let stopNotice = 1.0
 
     /// - Parameter stopRequested: true once the process was asked to stop (a signal); then
     ///   a collective that does not complete within `stopTimeout` ends the rank too.
@@ -32,13 +35,29 @@ public final class WatchedCommunicator: Communicator {
         self.timeout = timeout
         guard inner.size > 1, timeout > 0 else { return }
         let thread = Thread { [state, rank = inner.rank] in
+            // When this thread first saw the stop request (µs, 0: not yet), and the start of the
+            // collective it last explained (so that each one is explained once).
+            var stopSeen: UInt64 = 0, explained: UInt64 = 0
             while true {
-                Thread.sleep(forTimeInterval: min(1, timeout / 4))
+                Thread.sleep(forTimeInterval: min(0.1, timeout / 4))
+                let stopping = stopRequested?() ?? false
+                let now = WatchedCommunicator.now()
+                if stopping && stopSeen == 0 { stopSeen = now }
                 let t0 = state.started.load(ordering: .relaxed)
                 guard t0 > 0 else { continue }
-                let waited = Double(WatchedCommunicator.now() - t0) / 1e6
-                let stopping = stopRequested?() ?? false
+                let waited = Double(now - t0) / 1e6
                 let limit = stopping ? min(timeout, WatchedCommunicator.stopTimeout) : timeout
+                // The signal's message promised a checkpoint at the next step boundary; a rank whose
+                // peer died never gets there, so say so while it waits (srun waits KillWait seconds).
+                if stopping && explained != t0 && Double(now - max(t0, stopSeen)) / 1e6 >= WatchedCommunicator.stopNotice {
+                    explained = t0
+                    let name = state.operation.withLock { $0 }
+                    let msg = "dist-train (rank \(rank)): \(name) still waiting \(WatchedCommunicator.stopNotice) s after the stop "
+                        + "request: if another rank has died, the ranks cannot reach the step boundary and no checkpoint "
+                        + "is written for this stop; the newest one on disk is intact. This rank ends \(Int(limit)) s after "
+                        + "the collective started, at the latest.\n"
+                    FileHandle.standardError.write(Data(msg.utf8))
+                }
                 if waited > limit {
                     let name = state.operation.withLock { $0 }
                     let msg = "dist-train (rank \(rank)): error: \(name) did not complete within \(Int(limit)) s " +

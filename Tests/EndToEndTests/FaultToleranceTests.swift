@@ -335,6 +335,33 @@ final class CheckpointAndDeadRankTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
+    /// A rank asked to stop while its peer hangs (SIGSTOP) cannot reach the step boundary its
+    /// signal message promised: after `WatchedCommunicator.stopNotice` it says so (no checkpoint
+    /// for this stop, the newest one intact), then the watchdog ends it.
+    func testStopRequestWhileAPeerHangsIsExplained() throws {
+        let dir = Launcher.temporaryDirectory("hang-stop")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let run = try Launcher.start(ranks: 2, args + ["--out", dir, "--collective-timeout", "4"])
+        XCTAssert(run.waitFor("epoch 1/3  step 5/20", timeout: 120), run.stdout + run.stderr)
+        let pids = RankProcesses.ranks(under: run.process.processIdentifier)
+        guard pids.count == 2, let hung = pids[1], let asked = pids[0] else {
+            _ = run.wait(timeout: 60); return XCTFail("rank processes: \(pids)")
+        }
+        kill(hung, SIGSTOP)
+        usleep(200_000)
+        kill(asked, SIGTERM)
+        let status = run.wait(timeout: 60)
+        kill(hung, SIGKILL)
+        XCTAssertNotNil(status, "the job did not end within 60 s")
+        XCTAssertNotEqual(status, 0)
+        let err = run.stderr
+        XCTAssert(err.contains("dist-train (rank 0): got SIGTERM"), err)
+        XCTAssert(err.contains("dist-train (rank 0): MPI_") && err.contains("still waiting 1.0 s after the stop request")
+                  && err.contains("no checkpoint is written for this stop; the newest one on disk is intact"), err)
+        XCTAssert(err.contains("did not complete within 4 s after a stop was requested"), err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/checkpoints/step-00000006.dtck"), "no checkpoint")
+    }
+
     /// A second signal ends the process at once, without waiting for a step boundary.
     func testSecondSignalExitsAtOnce() throws {
         let dir = Launcher.temporaryDirectory("twice")
