@@ -19,7 +19,11 @@
 # Each round also runs the N ranks independently (`bench --independent`: every rank its own
 # model, no communication): the machine bound is their summed samples/s over N × 1 rank, what
 # N ranks computing at once get from this machine (shared caches, memory, the host), which no
-# weak scaling can exceed; the last column is the efficiency over that bound.
+# weak scaling can exceed; the next column is the efficiency over that bound. The N-rank bench
+# runs with --paired-single: after each of its timed blocks one rank trains its shard alone while
+# the others sleep, and the paired efficiency (last column, median over blocks and rounds) is
+# each N-rank block against N × the one-rank block right after it, in the same processes: the
+# efficiency with the host's drift between runs taken out.
 #
 # DIST_TRAIN_BIN names another dist-train binary (default .build/release/dist-train).
 # Writes DIR/np1.jsonl, DIR/npN.jsonl and DIR/npN-independent.jsonl (default DIR:
@@ -37,7 +41,7 @@ while [ $# -gt 0 ]; do
     --repeats) repeats=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "weak-scaling: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -61,7 +65,7 @@ for ((r = 1; r <= rounds; r++)); do
   for m in ${models//,/ }; do
     for mode in ${modes//,/ }; do
       one "$m" "$mode"
-      "${mpi[@]}" "$bin" bench "${timing[@]}" --models "$m" --modes "$mode" \
+      "${mpi[@]}" "$bin" bench "${timing[@]}" --paired-single --models "$m" --modes "$mode" \
         --batch-size $((128 * ranks)) >> "$out/np$ranks.jsonl"
       "${mpi[@]}" "$bin" bench "${timing[@]}" --independent --models "$m" --modes "$mode" \
         --batch-size $((128 * ranks)) >> "$out/np$ranks-independent.jsonl"
@@ -80,8 +84,8 @@ def load(path):
             rows[(r["model"], r["mode"])].append(r)
     return rows
 one, many, n, alone = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), load(sys.argv[4])
-print(f"| model | mode | 1 rank samples/s | {n} ranks samples/s | efficiency (median) | range | best block | allreduce (ms) | allreduce bound | sync bound | rank speed | machine bound | efficiency / machine bound |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print(f"| model | mode | 1 rank samples/s | {n} ranks samples/s | efficiency (median) | range | best block | allreduce (ms) | allreduce bound | sync bound | rank speed | machine bound | efficiency / machine bound | paired efficiency | paired range |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for key, rows in many.items():
     pairs = [(one[key][2 * i]["samples_per_s"] + one[key][2 * i + 1]["samples_per_s"]) / 2 for i in range(len(rows))]
     eff = [r["samples_per_s"] / (n * p) for r, p in zip(rows, pairs)]
@@ -96,9 +100,13 @@ for key, rows in many.items():
     # N independent ranks at once against N × 1 rank, round by round.
     machine = [r["samples_per_s"] / (n * p) for r, p in zip(alone[key], pairs)]
     ratio = [e / m for e, m in zip(eff, machine)]
+    paired = [r["paired_efficiency"] for r in rows if "paired_efficiency" in r]
+    paired_range = (f"{100 * min(r['paired_efficiency_min'] for r in rows):.1f}–{100 * max(r['paired_efficiency_max'] for r in rows):.1f}%"
+                    if paired else "–")
     cell = lambda v: f"{100 * statistics.median(v):.1f}%" if v else "–"
     print(f"| {key[0]} | {key[1]} | {single:.0f} | {statistics.median(r['samples_per_s'] for r in rows):.0f} | "
           f"{100 * statistics.median(eff):.1f}% | {100 * min(eff):.1f}–{100 * max(eff):.1f}% | {100 * best:.1f}% | "
-          f"{t_ar * 1e3:.2f} | {100 * t_step / (t_step + t_ar):.1f}% | {cell(sync)} | {cell(slow)} | {cell(machine)} | {cell(ratio)} |")
+          f"{t_ar * 1e3:.2f} | {100 * t_step / (t_step + t_ar):.1f}% | {cell(sync)} | {cell(slow)} | {cell(machine)} | {cell(ratio)} | "
+          f"{cell(paired)} | {paired_range} |")
 PY
 echo "weak-scaling: rows in $out" >&2

@@ -52,6 +52,8 @@ static inline int dtmpi_allgather_int64(int64_t value, int64_t *out) {
 static inline int dtmpi_iallreduce_sum_float(float *buf, int64_t n, MPI_Request *request) {
     return MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, request);
 }
+/// MPI_Ibarrier, completed with dtmpi_test / dtmpi_wait.
+static inline int dtmpi_ibarrier(MPI_Request *request) { return MPI_Ibarrier(MPI_COMM_WORLD, request); }
 static inline int dtmpi_wait(MPI_Request *request) { return MPI_Wait(request, MPI_STATUS_IGNORE); }
 static inline int dtmpi_test(MPI_Request *request, int *done) { return MPI_Test(request, done, MPI_STATUS_IGNORE); }
 

@@ -15,6 +15,9 @@ public protocol Communicator: AnyObject {
     /// Concatenates every rank's bytes, in rank order, on `root`; other ranks get nil.
     func gather(_ bytes: [UInt8], root: Int) throws -> [UInt8]?
     func barrier() throws
+    /// A barrier that sleeps while it waits instead of polling at full speed, so that a rank
+    /// waiting for long leaves its core (and the host's shared resources) to the others.
+    func quietBarrier() throws
     /// Ends every rank of the job (MPI_Abort); the local version exits the process.
     func abort(code: Int32) -> Never
     /// Starts an in-place sum over ranks that completes in `wait()`; the buffer must not be
@@ -45,6 +48,9 @@ public struct CommunicatorError: Error, CustomStringConvertible {
 
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+
+    /// Communicators that cannot sleep in a barrier wait in the plain one.
+    public func quietBarrier() throws { try barrier() }
 
     /// Communicators without non-blocking collectives reduce at once.
     public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> any PendingReduction {

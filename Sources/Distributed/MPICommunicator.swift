@@ -90,6 +90,18 @@ public final class MPICommunicator: Communicator {
     public func barrier() throws {
         try Self.check(dtmpi_barrier(), "MPI_Barrier")
     }
+    /// MPI_Ibarrier, then MPI_Test every 0.2 ms with a sleep in between.
+    public func quietBarrier() throws {
+        guard size > 1 else { return }
+        var request: MPI_Request? = nil
+        try Self.check(dtmpi_ibarrier(&request), "MPI_Ibarrier")
+        var done: Int32 = 0
+        while true {
+            try Self.check(dtmpi_test(&request, &done), "MPI_Test (barrier)")
+            if done != 0 { return }
+            usleep(200)
+        }
+    }
     public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> any PendingReduction {
         guard let base = buffer.baseAddress, size > 1 else { return CompletedReduction() }
         let pending = MPIPendingReduction()

@@ -106,6 +106,7 @@ public final class WatchedCommunicator: Communicator {
         try watch("MPI_Gatherv") { try inner.gather(bytes, root: root) }
     }
     public func barrier() throws { try watch("MPI_Barrier") { try inner.barrier() } }
+    public func quietBarrier() throws { try watch("MPI_Ibarrier") { try inner.quietBarrier() } }
     public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> any PendingReduction {
         Watched(inner: try inner.startAllreduceSum(buffer), owner: self)
     }

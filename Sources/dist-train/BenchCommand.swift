@@ -53,6 +53,8 @@ struct BenchCommand: ParsableCommand {
     var json = false
     @Flag(help: "Under mpirun: every rank trains its own model on its shard, with no allreduce (blocks still start together): what the machine gives N ranks computing at once, the bound on any weak scaling (samples/s: the ranks' sum).")
     var independent = false
+    @Flag(help: "Under mpirun: after every timed block of the N ranks, one rank (the block's index mod N) trains its own shard alone for as many steps while the others sleep in a barrier: weak-scaling efficiency block by block within one run, so that a host whose speed drifts between runs cannot move it (JSON: paired_efficiency and its min and max, paired_single_samples_per_s).")
+    var pairedSingle = false
     @Flag(help: "Time MPI_Allreduce of float buffers instead: a size sweep (1 Ki to 16 Mi floats) and each model's gradient size; run under mpirun (Tests/Reference/fit_allreduce.py fits the cost model).")
     var allreduce = false
 
@@ -61,6 +63,7 @@ struct BenchCommand: ParsableCommand {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        guard !(pairedSingle && independent) else { throw ValidationError("--paired-single and --independent exclude each other") }
         guard !cpuClock || threads == 1 else { throw ValidationError("--cpu-clock needs --threads 1 (other BLAS threads' time is not counted)") }
         for m in models.split(separator: ",") where ModelKind(rawValue: String(m)) == nil {
             throw ValidationError("--models: unknown model '\(m)' (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -98,6 +101,9 @@ struct BenchCommand: ParsableCommand {
         /// mean / (slowest + one blocking allreduce) bounds the weak-scaling efficiency from the
         /// ranks' own speeds.
         var computeMean = 0.0, computeSlowest = 0.0
+        /// With --paired-single: each block's samples/s over N × the one-rank block after it
+        /// (median, min, max), and the one-rank blocks' median samples/s.
+        var paired: (median: Double, low: Double, high: Double, single: Double)?
         var phases: PhaseTimes
         var rssGrowthKB: Int
         var parameterBytes, activationBytes: Int
@@ -111,6 +117,7 @@ struct BenchCommand: ParsableCommand {
         do { comm = try Communicators.make() } catch { throw CLIError("\(error)") }
         defer { (comm as? MPICommunicator)?.finalize() }
         guard batchSize >= comm.size else { throw ValidationError("--batch-size \(batchSize) is smaller than the ranks (\(comm.size))") }
+        guard !pairedSingle || comm.size > 1 else { throw ValidationError("--paired-single needs 2 or more ranks (run it under mpirun)") }
         BLASThreads.set(threads)
         try Runtime.checkBLAS()
         if cpuClock { PhaseTimes.clock = CLOCK_THREAD_CPUTIME_ID }
@@ -129,7 +136,11 @@ struct BenchCommand: ParsableCommand {
                 let rss = Self.peakRSSKB()
                 let total = max(r.phases.total, 1e-12)
                 let fractions = PhaseTimes.Phase.allCases.map { r.phases[$0] / total }
-                let line = JSONValue.object([
+                let pairedFields: [(String, JSONValue)] = r.paired.map { p in [
+                    ("paired_efficiency", .number(p.median)), ("paired_efficiency_min", .number(p.low)),
+                    ("paired_efficiency_max", .number(p.high)), ("paired_single_samples_per_s", .number(p.single)),
+                ] } ?? []
+                let head: [(String, JSONValue)] = [
                     ("model", .string(m.rawValue)), ("mode", .string(mode.rawValue)), ("batch", .integer(batchSize)),
                     ("ranks", .integer(comm.size)), ("threads", .integer(threads)),
                     ("independent", .bool(independent)),
@@ -144,6 +155,8 @@ struct BenchCommand: ParsableCommand {
                     ("allreduce_blocking_s", .number(r.allreduceBlocking)), ("allreduce_exposed_s", .number(r.allreduceExposed)),
                     ("allreduce_hidden", .number(r.allreduceBlocking > 0 ? max(0, 1 - r.allreduceExposed / r.allreduceBlocking) : 0)),
                     ("compute_mean_s", .number(r.computeMean)), ("compute_slowest_s", .number(r.computeSlowest)),
+                ]
+                let tail: [(String, JSONValue)] = [
                     ("peak_rss_kb", .integer(rss)), ("rss_growth_kb", .integer(r.rssGrowthKB)),
                     ("parameter_bytes", .integer(r.parameterBytes)), ("activation_bytes", .integer(r.activationBytes)),
                     ("layers", .array(r.layerShares.map { l in .object([
@@ -153,7 +166,8 @@ struct BenchCommand: ParsableCommand {
                     ("impl", .string("dist-train \(DistTrainVersion.string)")), ("blas_core", .string(BLASCore.name)),
                     ("sgemm_check_error", .number(r.sgemmCheckError)),
                     ("clock", .string(cpuClock ? "cpu" : "wall")),
-                ]).text
+                ]
+                let line = JSONValue.object(head + pairedFields + tail).text
                 lines.append(line)
                 guard out else { continue }
                 if json { print(line) } else {
@@ -164,6 +178,10 @@ struct BenchCommand: ParsableCommand {
                           + String(format: "  (%5.1f%% %6.1f%%)", 100 * r.attackForward, 100 * r.attackBackward)
                           + String(format: "   %6.1f (%.1f + %.1f)", Double(rss) / 1024,
                                    Double(r.parameterBytes) / 1048576, Double(r.activationBytes) / 1048576))
+                    if let p = r.paired {
+                        print("    paired with one rank alone (\(String(format: "%.0f", p.single)) samples/s): weak-scaling efficiency "
+                              + String(format: "%.1f%% (%.1f–%.1f%%)", 100 * p.median, 100 * p.low, 100 * p.high))
+                    }
                     for l in r.layerShares {
                         print("    " + pad(l.name, 44) + String(format: "forward %5.1f%%  input backward %5.1f%%  parameter backward %5.1f%%",
                                                            100 * l.forward, 100 * l.input, 100 * l.parameters))
@@ -201,9 +219,13 @@ struct BenchCommand: ParsableCommand {
         // As in Trainer.runStep and run: the parameters' magnitude (a scan at the first step, then
         // the last update's; counted with the allreduce and the gradient scan as the non-finite
         // checks), then the update if it stays finite.
-        func once(_ i: Int) throws {
+        // --paired-single: the same step on this rank alone, reduced over no one.
+        let soloReducer = GradientReducer(network: network, comm: LocalCommunicator(),
+                                          bucketBytes: bucketMib > 0 ? Int(bucketMib * 1_048_576) : nil)
+        func once(_ i: Int, alone: Bool = false) throws {
+            let reducer = alone ? soloReducer : reducer
             let parameterMagnitude = extra.time(.allreduce) { reducer.scanParameters(known: i > 0 ? sgd.parameterMagnitude : nil) }
-            step.computeGradients(globalBatch: stepBatch, epoch: i, reducer: reducer)
+            step.computeGradients(globalBatch: alone ? shard.count : stepBatch, epoch: i, reducer: reducer)
             try extra.time(.allreduce) { try reducer.finish() }
             try extra.time(.optimizer) {
                 guard sgd.stepIfFinite(parameters: network.parameters.pointer, gradients: network.gradients.pointer,
@@ -236,6 +258,21 @@ struct BenchCommand: ParsableCommand {
         step.times.reset(); extra.reset(); step.attackPasses = (0, 0)
         var rates: [Double] = [], flops = 0, time = 0.0, steps = 0
         var compute: [Int64] = []
+        var single: [Double] = []
+        // One rank alone for perBlock steps while the others sleep; its samples/s (0 elsewhere).
+        // The phase times, pass times and steps count only the N-rank blocks.
+        func runAlone(block: Int) throws -> Double {
+            var rate = 0.0
+            if comm.rank == block % comm.size {
+                let (times, passes, other) = (step.times, step.attackPasses, extra)
+                let start = PhaseTimes.now()
+                for s in 0..<perBlock { try once(1_000_000 + block * perBlock + s, alone: true) }
+                rate = Double(perBlock * shard.count) / (PhaseTimes.now() - start)
+                (step.times, step.attackPasses, extra) = (times, passes, other)
+            }
+            try comm.quietBarrier()
+            return rate
+        }
         compute.reserveCapacity(repeats * perBlock)
         for _ in 0..<repeats {
             if independent { try comm.barrier() }
@@ -250,7 +287,11 @@ struct BenchCommand: ParsableCommand {
             rates.append(Double(perBlock * stepBatch) / elapsed)
             flops += GEMMCounter.flops - f0
             time += elapsed
+            if pairedSingle { single.append(try runAlone(block: single.count)) }
         }
+        // Block i against the one-rank block after it (every rank learns that rank's rate).
+        if pairedSingle { try comm.allreduceSum(&single) }
+        let pairedEfficiency = zip(rates, single).map { $0 / (Double(comm.size) * $1) }.sorted()
         // Independent ranks: a block's samples/s is the sum of the ranks' own.
         if independent { try comm.allreduceSum(&rates) }
         var slowest = compute, summed = compute
@@ -275,6 +316,10 @@ struct BenchCommand: ParsableCommand {
         row.computeMean = Double(summed.reduce(0, +)) / Double(comm.size) / 1e9 / Double(max(steps, 1))
         row.computeSlowest = Double(slowest.reduce(0, +)) / 1e9 / Double(max(steps, 1))
         row.shapeGflops = shapeRate
+        if pairedSingle, !pairedEfficiency.isEmpty {
+            row.paired = (pairedEfficiency[pairedEfficiency.count / 2], pairedEfficiency.first!, pairedEfficiency.last!,
+                          single.sorted()[single.count / 2])
+        }
         row.sgemmCheckError = checkError
         let total = max(phases.total, 1e-12)
         row.attackForward = attackPasses.forward / total

@@ -36,6 +36,16 @@ final class BenchCommandTests: XCTestCase {
         }
     }
 
+    /// --paired-single compares N ranks with one: refused in a plain process, and with --independent.
+    func testPairedSingleNeedsRanksAndExcludesIndependent() throws {
+        let plain = try Launcher.run(Launcher.binary, ["bench", "--paired-single", "--models", "mlp", "--modes", "plain"])
+        XCTAssertNotEqual(plain.status, 0)
+        XCTAssert(plain.stderr.contains("--paired-single needs 2 or more ranks"), plain.stderr)
+        let both = try Launcher.run(Launcher.binary, ["bench", "--paired-single", "--independent"])
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssert(both.stderr.contains("--paired-single and --independent exclude each other"), both.stderr)
+    }
+
     func testWritesTheSameRowsToTheResultsFile() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -3,7 +3,8 @@ import XCTest
 
 /// launch/weak-scaling.sh end to end on a tiny configuration: the 1-rank / N-rank / 1-rank runs
 /// land in its result files and the table has a row with an efficiency, an allreduce bound, a
-/// sync bound, the ranks' speed against one rank alone and the machine bound (independent ranks).
+/// sync bound, the ranks' speed against one rank alone, the machine bound (independent ranks) and
+/// the paired efficiency (`bench --paired-single`).
 final class WeakScalingScriptTests: XCTestCase {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("launch/weak-scaling.sh").path
@@ -35,11 +36,21 @@ final class WeakScalingScriptTests: XCTestCase {
         XCTAssertEqual(one.first?["mpi_single_copy"] as? String, "default", "no MPI at 1 rank")
         let row = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("| mlp | plain |") }, r.stdout)
         let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
-        XCTAssertEqual(cells.count, 13, row.description)
-        for i in [4, 6, 8, 9, 10, 11, 12] { XCTAssert(cells[i].hasSuffix("%") && Double(cells[i].dropLast()) != nil, "cell \(i) of \(row)") }
+        XCTAssertEqual(cells.count, 15, row.description)
+        for i in [4, 6, 8, 9, 10, 11, 12, 13] { XCTAssert(cells[i].hasSuffix("%") && Double(cells[i].dropLast()) != nil, "cell \(i) of \(row)") }
         // The ranks' compute per step: the mean over ranks cannot exceed the slowest rank's.
         let mean = try XCTUnwrap(two.first?["compute_mean_s"] as? Double), slowest = try XCTUnwrap(two.first?["compute_slowest_s"] as? Double)
         XCTAssertGreaterThan(mean, 0)
         XCTAssertLessThanOrEqual(mean, slowest * (1 + 1e-12))
+        // --paired-single: one pair (one block), so its efficiency is its min and max; the
+        // one-rank block trained 128 samples per step.
+        let paired = try XCTUnwrap(two.first?["paired_efficiency"] as? Double)
+        XCTAssertGreaterThan(paired, 0)
+        XCTAssertEqual(two.first?["paired_efficiency_min"] as? Double, paired)
+        XCTAssertEqual(two.first?["paired_efficiency_max"] as? Double, paired)
+        let single = try XCTUnwrap(two.first?["paired_single_samples_per_s"] as? Double)
+        let many = try XCTUnwrap(two.first?["samples_per_s"] as? Double)
+        XCTAssertEqual(paired, many / (2 * single), accuracy: 1e-9 * paired)
+        XCTAssertNil(alone.first?["paired_efficiency"], "independent runs are not paired")
     }
 }
