@@ -145,6 +145,7 @@ struct BenchCommand: ParsableCommand {
                     ("ranks", .integer(comm.size)), ("threads", .integer(threads)),
                     ("independent", .bool(independent)),
                     ("mpi_single_copy", .string(getenv(MPICommunicator.singleCopyVariable).map { String(cString: $0) } ?? "default")),
+                    ("mpi_max_send_size", .string(getenv(MPICommunicator.maxSendSizeVariable).map { String(cString: $0) } ?? "default")),
                     ("samples_per_s", .number(r.median)), ("samples_per_s_min", .number(r.low)),
                     ("samples_per_s_max", .number(r.high)), ("gflops", .number(r.gflops)),
                     ("sgemm_peak_gflops", .number(peak)), ("fraction_of_peak", .number(r.gflops / peak)),

@@ -17,7 +17,7 @@ final class WeakScalingScriptTests: XCTestCase {
                                                "--rounds", "1", "--repeats", "1", "--seconds", "0.01", "--out", dir.path],
                                  environment: ["DIST_TRAIN_BIN": Launcher.binary, "OMPI_ALLOW_RUN_AS_ROOT": "1",
                                                "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_mpi_yield_when_idle": "1"],
-                                 unset: ["OMPI_MCA_btl_vader_single_copy_mechanism"], timeout: 240)
+                                 unset: ["OMPI_MCA_btl_vader_single_copy_mechanism", "OMPI_MCA_btl_vader_max_send_size"], timeout: 240)
         XCTAssertEqual(r.status, 0, r.stderr)
         func rows(_ name: String) throws -> [[String: Any]] {
             try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8).split(separator: "\n").map {
@@ -31,8 +31,11 @@ final class WeakScalingScriptTests: XCTestCase {
         XCTAssertEqual(alone.map { $0["ranks"] as? Int }, [2])
         XCTAssertEqual(alone.first?["independent"] as? Bool, true)
         XCTAssertEqual(two.first?["independent"] as? Bool, false)
-        // Left unset by the caller, every rank turns CMA single copy off before MPI_Init.
+        // Left unset by the caller, every rank turns CMA single copy off and raises the fragment size
+        // before MPI_Init.
         XCTAssertEqual(two.first?["mpi_single_copy"] as? String, "none")
+        XCTAssertEqual(two.first?["mpi_max_send_size"] as? String, "262144")
+        XCTAssertEqual(one.first?["mpi_max_send_size"] as? String, "default")
         XCTAssertEqual(one.first?["mpi_single_copy"] as? String, "default", "no MPI at 1 rank")
         let row = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("| mlp | plain |") }, r.stdout)
         let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
