@@ -30,7 +30,8 @@ public final class MPICommunicator: Communicator {
     ///   1.2–1.4× at np = 4; of the size sweep only 16 Mi floats, five times the largest model,
     ///   was slower;
     /// - with those copies in 256 KiB fragments instead of 32 KiB (`maxSendSizeVariable`), the
-    ///   mlp's gradients 1.2–1.9× faster again at np = 2 and 1.2–1.6× at np = 4, no size slower.
+    ///   mlp's and cnn-small's gradients 1.2× faster again at np = 2 (median of 6 alternating
+    ///   runs; cnn-large's and the 16 Mi-float sweep point unchanged) and 1.0–1.6× at np = 4.
     /// Every rank runs the same code, so all ranks agree; between hosts they do not apply.
     public static func transportDefaults(environment: [String: String]) -> [(name: String, value: String)] {
         [(singleCopyVariable, "none"), (maxSendSizeVariable, "262144")].filter { environment[$0.name] == nil }
