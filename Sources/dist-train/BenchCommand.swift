@@ -22,7 +22,9 @@ struct BenchCommand: ParsableCommand {
             network's forward and backward passes (JSON: phases.attack_forward, phases.attack_backward). \
             sgemm is checked against a double-precision sum on every step's shapes (sgemm_check_error). \
             Under mpirun the global batch is split across ranks (weak scaling: raise --batch-size with \
-            the rank count); with --independent the ranks do not communicate inside the timed blocks. \
+            the rank count); with --independent the ranks do not communicate inside the timed blocks; \
+            with --paired-single each N-rank block is followed by one rank alone, for the weak-scaling \
+            efficiency block by block. \
             Compare result files with Tests/Reference/compare_bench.py; launch/bench-vs-torch.sh runs the \
             PyTorch reference beside it.
             """)
