@@ -217,14 +217,13 @@ struct BenchCommand: ParsableCommand {
         let stepBatch = independent ? shard.count : batchSize
         var extra = PhaseTimes()
         // As in training: layer buckets reduced with MPI_Iallreduce while the backward pass goes on.
-        let reducer = GradientReducer(network: network, comm: stepComm,
-                                      bucketBytes: bucketMib > 0 ? Int(bucketMib * 1_048_576) : nil)
+        let bucketBytes = bucketMib > 0 ? Int(bucketMib * 1_048_576) : nil
+        let reducer = GradientReducer(network: network, comm: stepComm, bucketBytes: bucketBytes)
+        // --paired-single: the same step on this rank alone, reduced over no one.
+        let soloReducer = GradientReducer(network: network, comm: LocalCommunicator(), bucketBytes: bucketBytes)
         // As in Trainer.runStep and run: the parameters' magnitude (a scan at the first step, then
         // the last update's; counted with the allreduce and the gradient scan as the non-finite
         // checks), then the update if it stays finite.
-        // --paired-single: the same step on this rank alone, reduced over no one.
-        let soloReducer = GradientReducer(network: network, comm: LocalCommunicator(),
-                                          bucketBytes: bucketMib > 0 ? Int(bucketMib * 1_048_576) : nil)
         func once(_ i: Int, alone: Bool = false) throws {
             let reducer = alone ? soloReducer : reducer
             let parameterMagnitude = extra.time(.allreduce) { reducer.scanParameters(known: i > 0 ? sgd.parameterMagnitude : nil) }
@@ -294,7 +293,7 @@ struct BenchCommand: ParsableCommand {
         }
         // Block i against the one-rank block after it (every rank learns that rank's rate).
         if pairedSingle { try comm.allreduceSum(&single) }
-        let pairedEfficiency = zip(rates, single).map { $0 / (Double(comm.size) * $1) }.sorted()
+        let pairedEfficiency = zip(rates, single).map { $0 / (Double(comm.size) * $1) }
         // Independent ranks: a block's samples/s is the sum of the ranks' own.
         if independent { try comm.allreduceSum(&rates) }
         var slowest = compute, summed = compute
@@ -308,10 +307,10 @@ struct BenchCommand: ParsableCommand {
         var phases = step.times
         let attackPasses = step.attackPasses
         for p in [PhaseTimes.Phase.allreduce, .optimizer] { phases.add(p, extra[p]) }
-        rates.sort()
+        let blockRates = Self.spread(rates)
         let bytes = network.allocatedBytes
         let exposed = extra[.allreduce] / Double(max(steps, 1))
-        var row = Row(median: rates[rates.count / 2], low: rates.first!, high: rates.last!,
+        var row = Row(median: blockRates.median, low: blockRates.low, high: blockRates.high,
                       gflops: Double(flops) * Double(comm.size) / time / 1e9,
                       allreduceBlocking: blocking, allreduceExposed: exposed, phases: phases,
                       rssGrowthKB: Self.currentRSSKB() - rssBefore,
@@ -319,9 +318,9 @@ struct BenchCommand: ParsableCommand {
         row.computeMean = Double(summed.reduce(0, +)) / Double(comm.size) / 1e9 / Double(max(steps, 1))
         row.computeSlowest = Double(slowest.reduce(0, +)) / 1e9 / Double(max(steps, 1))
         row.shapeGflops = shapeRate
-        if pairedSingle, !pairedEfficiency.isEmpty {
-            row.paired = (pairedEfficiency[pairedEfficiency.count / 2], pairedEfficiency.first!, pairedEfficiency.last!,
-                          single.sorted()[single.count / 2])
+        if pairedSingle {
+            let e = Self.spread(pairedEfficiency)
+            row.paired = (e.median, e.low, e.high, Self.spread(single).median)
         }
         row.sgemmCheckError = checkError
         let total = max(phases.total, 1e-12)
@@ -338,43 +337,10 @@ struct BenchCommand: ParsableCommand {
         return row
     }
 
-    /// Median time of an in-place float MPI_Allreduce per size, one JSON line per size.
-    private func measureAllreduce(comm: any Communicator) throws {
-        var sizes: [(String, Int)] = stride(from: 10, through: 24, by: 2).map { ("sweep", 1 << $0) }
-        for m in ModelKind.allCases {
-            sizes.append((m.rawValue, m.build(input: Shape(1, 28, 28), classes: 10).parameterCount + Network.tailSlots))
-        }
-        var lines: [String] = []
-        for (label, n) in sizes {
-            let buffer = FloatBuffer(count: n)
-            var times: [Double] = []
-            let repeats = n >= 1 << 22 ? 10 : 30
-            for r in 0..<(repeats + 3) {
-                try comm.barrier()
-                let t0 = PhaseTimes.now()
-                try comm.allreduceSum(buffer.buffer)
-                if r >= 3 { times.append(PhaseTimes.now() - t0) }
-            }
-            // Every rank's time: the slowest rank's is the collective's.
-            var worst = times.sorted()[times.count / 2]
-            var w = [Int64(worst * 1e9)]
-            try w.withUnsafeMutableBufferPointer { try comm.allreduceMax($0) }
-            worst = Double(w[0]) / 1e9
-            let line = JSONValue.object([
-                ("kind", .string("allreduce")), ("what", .string(label)), ("ranks", .integer(comm.size)),
-                ("floats", .integer(n)), ("bytes", .integer(4 * n)), ("seconds", .number(worst)),
-                ("gbytes_per_s", .number(Double(4 * n) / worst / 1e9)),
-            ]).text
-            lines.append(line)
-            if comm.isRoot {
-                print(json ? line : String(format: "%-10@ %10d floats  %9.3f ms  %6.2f GB/s", label as NSString, n, worst * 1e3,
-                                           Double(4 * n) / worst / 1e9))
-            }
-        }
-        if comm.isRoot, let output {
-            let existing = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-            try AtomicFile.write(existing + lines.joined(separator: "\n") + "\n", to: output)
-        }
+    /// The median (the upper one of an even count), smallest and largest of `--repeats` values.
+    static func spread(_ values: [Double]) -> (median: Double, low: Double, high: Double) {
+        let sorted = values.sorted()
+        return (sorted[sorted.count / 2], sorted.first!, sorted.last!)
     }
 
     /// Peak resident set of this process, KiB (getrusage).
