@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "NeuralCore", dependencies: ["CBLAS", "CKernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Energies, DER, AAE mask, attacks.
-        .target(name: "Adversarial", dependencies: ["NeuralCore"],
+        .target(name: "Adversarial", dependencies: ["NeuralCore", "CKernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Communicator protocol with MPI and single-process implementations.
         .target(name: "Distributed", dependencies: ["CMPI"]),
@@ -43,7 +43,7 @@ let package = Package(
         ]),
 
         .target(name: "TestSupport", dependencies: ["NeuralCore"], path: "Tests/TestSupport"),
-        .testTarget(name: "NeuralCoreTests", dependencies: ["NeuralCore", "TestSupport"]),
+        .testTarget(name: "NeuralCoreTests", dependencies: ["NeuralCore", "CKernels", "TestSupport"]),
         .testTarget(name: "AdversarialTests", dependencies: ["Adversarial", "NeuralCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adversarial", "NeuralCore", "Distributed", "DataIO", "TestSupport"]),
         .testTarget(name: "ObservatoryTests", dependencies: ["Observatory", "DataIO", "TestSupport"]),

@@ -1,3 +1,4 @@
+import CKernels
 import NeuralCore
 
 /// L∞ attacks in the [0, 1] box.
@@ -117,11 +118,8 @@ public final class Attacker {
                 for t in 0..<steps {
                     inputGradient(output, labels: labels, n: n,
                                   losses: (r == 0 && t == 0) ? startLoss.pointer : nil)
-                    let g = gradient.pointer
-                    for j in 0..<total {
-                        let step = output[j] + alpha * sign(g[j])
-                        output[j] = clip01(x[j] + min(max(step - x[j], -eps), eps))
-                    }
+                    // output = clip01(x + clamp(output + α·sign(g) − x, ±ε))
+                    dtk_sign_step_project(output, x, gradient.pointer, total, alpha, eps)
                 }
                 if restarts > 1 {
                     // Keep, per sample, the restart with the highest loss.
@@ -137,15 +135,15 @@ public final class Attacker {
         }
     }
 
-    /// x₀ = clip(x + δ₀, 0, 1) with δ₀ ~ U(−ε, ε) keyed per sample.
+    /// x₀ = clip(x + δ₀, 0, 1) with δ₀ ~ U(−ε, ε) keyed per sample (`KeyedRandom.uniform`'s
+    /// stream, drawn in C).
     private func randomStart(_ x: UnsafePointer<Float>, n: Int, d: Int, eps: Float, seed: UInt64,
                              stream: NoiseStream, epoch: Int, indices: UnsafePointer<Int64>,
                              restart: Int, into out: UnsafeMutablePointer<Float>) {
         for i in 0..<n {
-            var rng = KeyedRandom(seed: seed, keys: stream.rawValue, UInt64(epoch),
+            let rng = KeyedRandom(seed: seed, keys: stream.rawValue, UInt64(epoch),
                                   UInt64(bitPattern: indices[i]), UInt64(restart))
-            let xs = x + i * d, os = out + i * d
-            for j in 0..<d { os[j] = clip01(xs[j] + rng.uniform(eps)) }
+            dtk_uniform_start(x + i * d, out + i * d, d, rng.counter, eps)
         }
     }
 }

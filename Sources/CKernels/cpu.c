@@ -1,6 +1,17 @@
 #include "dispatch.h"
 
+static int forced = -1;
+
+void dtk_limit_vector_level(int level) { forced = level; }
+
+static int detected_level(void);
+
 int dtk_vector_level(void) {
+    int level = detected_level();
+    return forced >= 0 && forced < level ? forced : level;
+}
+
+static int detected_level(void) {
 #if defined(__x86_64__)
     static int cached = -1;
     if (cached >= 0) return cached;

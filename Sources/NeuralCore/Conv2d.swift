@@ -176,7 +176,7 @@ public final class Conv2d: ReLUFusable {
                         dtk_conv_forward(xs, n, count, offsets.baseAddress, positions, kernel * kernel, inChannels,
                                          wt, b, outChannels, ys)
                     }
-                    if appliesReLU { for i in 0..<count * m { ys[i] = max(ys[i], 0) } }
+                    if appliesReLU { dtk_relu(ys, ys, count * m) }
                 }
             }
             return
@@ -188,17 +188,7 @@ public final class Conv2d: ReLUFusable {
             let rows = count * positions, yc = y + s0 * positions * outChannels
             sgemm(transB: true, m: rows, n: outChannels, k: k, a: col!.pointer, lda: k, b: wPermuted.pointer, ldb: k,
                   c: yc, ldc: outChannels)
-            if appliesReLU {
-                for r in 0..<rows {
-                    let row = yc + r * outChannels
-                    for j in 0..<outChannels { row[j] = max(row[j] + b[j], 0) }
-                }
-            } else {
-                for r in 0..<rows {
-                    let row = yc + r * outChannels
-                    for j in 0..<outChannels { row[j] += b[j] }
-                }
-            }
+            dtk_add_bias(yc, rows, outChannels, b, appliesReLU ? 1 : 0)
             s0 += count
         }
     }
@@ -261,10 +251,7 @@ public final class Conv2d: ReLUFusable {
                 im2col(x, from: s0, count: count)
                 sgemm(transA: true, m: outChannels, n: k, k: rows, a: dyc, lda: outChannels,
                       b: col!.pointer, ldb: k, beta: 1, c: dwPermuted.pointer, ldc: k)
-                for r in 0..<rows {
-                    let row = dyc + r * outChannels
-                    for j in 0..<outChannels { db[j] += row[j] }
-                }
+                dtk_add_column_sums(dyc, rows, outChannels, db)
             }
             if let dx, unrolledInput {
                 let dc = dcol!.pointer

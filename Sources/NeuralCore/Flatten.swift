@@ -1,3 +1,5 @@
+import CKernels
+
 /// Flattens each sample to a vector in PyTorch's (C, H, W) order, as `nn.Flatten()` does
 /// on NCHW tensors. From an `hwc` input this is a per-sample transpose.
 public final class Flatten: Layer {
@@ -22,11 +24,7 @@ public final class Flatten: Layer {
     public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
         let n = inputShape.count
         if isCopy { y.update(from: x, count: batch * n); return }
-        let c = inputShape.channels, hw = inputShape.height * inputShape.width
-        for s in 0..<batch {
-            let xs = x + s * n, ys = y + s * n
-            for p in 0..<hw { for ch in 0..<c { ys[ch * hw + p] = xs[p * c + ch] } }
-        }
+        dtk_hwc_to_chw(x, y, batch, inputShape.height * inputShape.width, inputShape.channels)
     }
 
     public func backward(x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafePointer<Float>,
@@ -34,10 +32,6 @@ public final class Flatten: Layer {
         guard let dx else { return }
         let n = inputShape.count
         if isCopy { dx.update(from: dy, count: batch * n); return }
-        let c = inputShape.channels, hw = inputShape.height * inputShape.width
-        for s in 0..<batch {
-            let dxs = dx + s * n, dys = dy + s * n
-            for p in 0..<hw { for ch in 0..<c { dxs[p * c + ch] = dys[ch * hw + p] } }
-        }
+        dtk_chw_to_hwc(dy, dx, batch, inputShape.height * inputShape.width, inputShape.channels)
     }
 }

@@ -18,6 +18,10 @@ public struct KeyedRandom: Sendable {
         return z ^ (z >> 31)
     }
 
+    /// The state `next()` advances: the n-th next() mixes state + n·0x9E3779B97F4A7C15
+    /// (`dtk_uniform_start` draws the same stream in C).
+    public var counter: UInt64 { state }
+
     @inline(__always)
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15

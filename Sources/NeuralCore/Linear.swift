@@ -65,17 +65,7 @@ public final class Linear: ReLUFusable {
         }
         sgemm(transB: true, m: batch, n: outFeatures, k: inFeatures,
               a: x, lda: inFeatures, b: w, ldb: inFeatures, c: y, ldc: outFeatures)
-        if appliesReLU {
-            for i in 0..<batch {
-                let row = y + i * outFeatures
-                for j in 0..<outFeatures { row[j] = max(row[j] + b[j], 0) }
-            }
-        } else {
-            for i in 0..<batch {
-                let row = y + i * outFeatures
-                for j in 0..<outFeatures { row[j] += b[j] }
-            }
-        }
+        dtk_add_bias(y, batch, outFeatures, b, appliesReLU ? 1 : 0)
     }
 
     public func backward(x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafePointer<Float>,
@@ -92,12 +82,7 @@ public final class Linear: ReLUFusable {
             // dW (out, in) += dyᵀ (out, N) · x (N, in);  db += Σ_rows dy
             sgemm(transA: true, m: outFeatures, n: inFeatures, k: batch,
                   a: dy, lda: outFeatures, b: x, ldb: inFeatures, beta: 1, c: dw, ldc: inFeatures)
-            if !appliesReLU {
-                for i in 0..<batch {
-                    let row = dy + i * outFeatures
-                    for j in 0..<outFeatures { db[j] += row[j] }
-                }
-            }
+            if !appliesReLU { dtk_add_column_sums(dy, batch, outFeatures, db) }
         }
         if let dx {
             // dx (N, in) = dy (N, out) · W (out, in)

@@ -143,6 +143,7 @@ public final class Network {
         let range = samples ?? 0..<batch
         precondition(range.lowerBound >= 0 && range.upperBound <= batch, "samples \(range) outside the batch of \(batch)")
         let first = range.lowerBound, count = range.count
+        if parameterGradients { gradientsAreCleared = false }
         let start = passNow()
         defer { if passClock != nil { backwardSeconds += passNow() - start } }
         var dy = dLogits
@@ -168,7 +169,24 @@ public final class Network {
         }
     }
 
-    public func zeroGradients() { gradients.zero() }
+    /// Zeroes the gradients (and the tail slots after them) for a new step: only the tail when
+    /// the optimizer step since the last backward pass has cleared the rest (`gradientsCleared`).
+    public func zeroGradients() {
+        if gradientsAreCleared {
+            (gradients.pointer + parameterCount).update(repeating: 0, count: gradients.count - parameterCount)
+        } else {
+            gradients.zero()
+        }
+        gradientsAreCleared = false
+    }
+
+    /// True between an optimizer step that zeroed the parameters' gradients in its own pass and
+    /// the next `zeroGradients` or backward pass. Whoever writes `gradients` directly in between
+    /// must not leave it true (`zeroGradients` would keep those values).
+    public private(set) var gradientsAreCleared = false
+
+    /// The optimizer has zeroed the gradients of every parameter (not the tail slots).
+    public func gradientsCleared() { gradientsAreCleared = true }
 
     /// Bytes of the buffers the network has allocated: parameters and gradients, and the
     /// activations and backward buffers for the current batch capacity (layers' own

@@ -38,8 +38,8 @@ public final class SGD {
     public private(set) var parameterMagnitude: Float = 0
 
     public func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
-        velocityMagnitude = dtk_sgd_step(parameters, gradients, velocity.pointer, velocity.count, learningRate, momentum,
-                                         weightDecay, &parameterMagnitude)
+        velocityMagnitude = dtk_sgd_step(parameters, UnsafeMutablePointer(mutating: gradients), velocity.pointer,
+                                         velocity.count, learningRate, momentum, weightDecay, 0, &parameterMagnitude)
     }
 
     /// Applies the update if it leaves every parameter finite and returns true; otherwise writes
@@ -49,13 +49,35 @@ public final class SGD {
     /// cannot.
     public func stepIfFinite(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float,
                              parameterMagnitude: Float? = nil, gradientMagnitude: Float? = nil) -> Bool {
-        var bounded = false
-        if let p = parameterMagnitude, let g = gradientMagnitude, let v = velocityMagnitude {
-            bounded = Self.updateIsBounded(parameters: p, gradients: g, velocity: v, learningRate: learningRate,
-                                           momentum: momentum, weightDecay: weightDecay)
-        }
-        guard bounded || staysFinite(parameters: parameters, gradients: gradients, learningRate: learningRate) else { return false }
+        guard staysFinite(parameters: parameters, gradients: gradients, learningRate: learningRate,
+                          parameterMagnitude: parameterMagnitude, gradientMagnitude: gradientMagnitude) else { return false }
         step(parameters: parameters, gradients: gradients, learningRate: learningRate)
+        return true
+    }
+
+    /// The bound when it proves the update finite, else the pass of `staysFinite`.
+    private func staysFinite(parameters: UnsafePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float,
+                             parameterMagnitude: Float?, gradientMagnitude: Float?) -> Bool {
+        if let p = parameterMagnitude, let g = gradientMagnitude, let v = velocityMagnitude,
+           Self.updateIsBounded(parameters: p, gradients: g, velocity: v, learningRate: learningRate,
+                                momentum: momentum, weightDecay: weightDecay) {
+            return true
+        }
+        return staysFinite(parameters: parameters, gradients: gradients, learningRate: learningRate)
+    }
+
+    /// `stepIfFinite` on a network's parameters and gradients. An update that is applied also
+    /// zeroes the gradients in the same pass (`Network.gradientsCleared`), so the next step's
+    /// `zeroGradients` skips its own pass over them; a skipped one leaves them as they were.
+    public func stepIfFinite(_ network: Network, learningRate: Float, parameterMagnitude: Float? = nil,
+                             gradientMagnitude: Float? = nil) -> Bool {
+        precondition(network.parameterCount == velocity.count, "the optimizer was made for \(velocity.count) parameters")
+        let parameters = network.parameters.pointer, gradients = network.gradients.pointer
+        guard staysFinite(parameters: parameters, gradients: gradients, learningRate: learningRate,
+                          parameterMagnitude: parameterMagnitude, gradientMagnitude: gradientMagnitude) else { return false }
+        velocityMagnitude = dtk_sgd_step(parameters, gradients, velocity.pointer, velocity.count, learningRate, momentum,
+                                         weightDecay, 1, &self.parameterMagnitude)
+        network.gradientsCleared()
         return true
     }
 

@@ -166,7 +166,6 @@ public final class Trainer {
         try prepareOutputs()
         var last: Evaluator.Result?
         let steps = sharding.stepsPerEpoch
-        let grads = network.gradients
         var progress = Progress(stepsPerEpoch: steps, every: config.logEvery, launchedByMPI: Communicators.launchedByMPI)
         parametersFromLastUpdate = false
         while epoch < config.epochs {
@@ -184,8 +183,8 @@ public final class Trainer {
                 let t = Double(epoch) + Double(stepInEpoch + 1) / Double(steps)
                 lr = config.schedule.rate(peak: config.learningRate, epoch: t, epochs: config.epochs)
                 var problem = outcome.nonFinite
-                if problem == nil && !optimizer.stepIfFinite(parameters: network.parameters.pointer, gradients: grads.pointer,
-                                                            learningRate: lr, parameterMagnitude: outcome.parameterMagnitude,
+                if problem == nil && !optimizer.stepIfFinite(network, learningRate: lr,
+                                                            parameterMagnitude: outcome.parameterMagnitude,
                                                             gradientMagnitude: reducer.gradientMagnitude) {
                     problem = "non-finite parameters after the update at global step \(globalStep) (epoch \(epoch + 1), every rank)"
                 }

@@ -217,3 +217,55 @@ final class SGDTests: XCTestCase {
         XCTAssertEqual(edges, 300, "every draw overflows at the largest θ")
     }
 }
+
+extension SGDTests {
+    /// The network form of the step: the same update as the pointer form, bit for bit, and the
+    /// parameters' gradients zeroed in the same pass (the tail slots kept, then zeroed by the next
+    /// `zeroGradients`); a refused step leaves everything as it was. The next step's gradients
+    /// are those of a network whose gradients were zeroed the usual way.
+    func testNetworkStepClearsTheGradientsItUsed() {
+        let make = { () -> Network in
+            let net = ModelKind.mlp.build(input: Shape(1, 4, 4), classes: 3)
+            net.initialize(seed: 3)
+            return net
+        }
+        let a = make(), b = make()
+        let sa = SGD(parameterCount: a.parameterCount, momentum: 0.9, weightDecay: 5e-4)
+        let sb = SGD(parameterCount: b.parameterCount, momentum: 0.9, weightDecay: 5e-4)
+        // The network keeps a pointer to its input until the backward pass: a buffer of its own.
+        let x = FloatBuffer(count: 2 * 16)
+        for (i, v) in randomFloats(2 * 16, seed: 9).enumerated() { x.pointer[i] = abs(v) }
+        let dLogits = randomFloats(2 * 3, seed: 10)
+        let p = a.parameterCount, tail = Network.tailSlots
+        for step in 0..<3 {
+            for net in [a, b] {
+                net.zeroGradients()
+                net.forward(x.pointer, batch: 2)
+                net.backward(dLogits.map { $0 * Float(step + 1) }, parameterGradients: true)
+                net.gradients.pointer[p] = 7   // a tail slot
+            }
+            XCTAssertFalse(a.gradientsAreCleared)
+            XCTAssertEqual(Array(a.gradients.buffer), Array(b.gradients.buffer), "step \(step): gradients")
+            XCTAssertTrue(sa.stepIfFinite(a, learningRate: 0.1))
+            XCTAssertTrue(sb.stepIfFinite(parameters: b.parameters.pointer, gradients: b.gradients.pointer, learningRate: 0.1))
+            XCTAssertEqual(Array(a.parameters.buffer), Array(b.parameters.buffer), "step \(step): parameters")
+            XCTAssertEqual(Array(sa.velocity.buffer), Array(sb.velocity.buffer))
+            XCTAssertTrue(a.gradientsAreCleared)
+            XCTAssertTrue(a.gradients.buffer.prefix(p).allSatisfy { $0 == 0 })
+            XCTAssertEqual(a.gradients.pointer[p], 7)
+            a.zeroGradients()
+            XCTAssertTrue(a.gradients.buffer.suffix(tail).allSatisfy { $0 == 0 }, "the tail is zeroed")
+            XCTAssertFalse(a.gradientsAreCleared)
+        }
+        // A refused step writes nothing and clears nothing.
+        a.zeroGradients()
+        a.forward(x.pointer, batch: 2)
+        a.backward(dLogits, parameterGradients: true)
+        a.gradients.pointer[0] = .nan
+        let (theta, grads) = (Array(a.parameters.buffer), Array(a.gradients.buffer))
+        XCTAssertFalse(sa.stepIfFinite(a, learningRate: 0.1))
+        XCTAssertEqual(Array(a.parameters.buffer), theta)
+        XCTAssertEqual(Array(a.gradients.buffer).dropFirst(), grads.dropFirst())
+        XCTAssertFalse(a.gradientsAreCleared)
+    }
+}

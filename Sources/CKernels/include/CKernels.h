@@ -11,6 +11,9 @@
 /* 2 = AVX-512 (F, DQ, BW, VL, with the OS saving ZMM state), 1 = AVX2 + FMA, 0 = neither. */
 int dtk_vector_level(void);
 
+/* Tests: run the kernels at most at this level (0 baseline, 1 AVX2, 2 AVX-512); -1 lifts the limit. */
+void dtk_limit_vector_level(int level);
+
 /* For samples s in [0, count): for each of the `runs` (position, tap) pairs j, copies the c
    values x[s*sampleStride + off[j] + ci*channelStride] (ci < c) to dst, or zeros for off < 0;
    dst advances by c per run (rows of the unrolled patch matrix, (ky, kx, ci) order). */
@@ -62,8 +65,9 @@ void dtk_maxpool_backward(const float *x, const float *y, const float *dy, float
 
 /* SGD with momentum and weight decay over n parameters (torch.optim.SGD, dampening 0):
    g = grad + wd*p; v = momentum*v + g; p -= lr*v. Returns the largest |v| written and stores the
-   largest |p| written in *largest_p (NaN if one is). */
-float dtk_sgd_step(float *p, const float *grad, float *v, long n, float lr, float momentum, float wd, float *largest_p);
+   largest |p| written in *largest_p (NaN if one is). With clear, grad is zeroed in the same pass. */
+float dtk_sgd_step(float *p, float *grad, float *v, long n, float lr, float momentum, float wd, int clear,
+                   float *largest_p);
 
 /* 1 if that update would leave every parameter finite (nothing is written), else 0. */
 int dtk_sgd_stays_finite(const float *p, const float *grad, const float *v, long n, float lr, float momentum, float wd);
@@ -76,4 +80,30 @@ float dtk_max_magnitude(const float *values, long n);
    rectified if relu (Swift's max(v, 0): a NaN stays NaN, -0 becomes +0): y[i*rows + j] =
    f(yt[j*cols + i] + b[j]). A Linear layer's bias pass after computing its output transposed. */
 void dtk_transpose_add_bias(const float *yt, long rows, long cols, const float *b, int relu, float *y);
+/* Elementwise passes (Swift's expressions, bitwise). y[r*cols + j] += b[j], then rectified if relu
+   (Swift's max(v, 0): a NaN stays NaN, -0 becomes +0). */
+void dtk_add_bias(float *y, long rows, long cols, const float *b, int relu);
+
+/* y = max(x, 0) elementwise (y may be x). */
+void dtk_relu(const float *x, float *y, long n);
+
+/* dz = dy where y > 0, else 0*dy (a non-finite dy stays non-finite), over rows x width (dz may be
+   dy); with sums, sums[j] += the column of dz in row order (a bias gradient in the same pass). */
+void dtk_relu_mask(const float *dy, const float *y, float *dz, long rows, long width, float *sums);
+
+/* sums[j] += x[r*cols + j] for every row r, in row order. */
+void dtk_add_column_sums(const float *x, long rows, long cols, float *sums);
+
+/* One L-infinity attack step from out, projected onto the eps-ball around x and the [0, 1] box:
+   out = clip01(x + clamp(out + alpha*sign(g) - x, -eps, eps)), sign(0) = 0 (also for NaN). */
+void dtk_sign_step_project(float *out, const float *x, const float *g, long n, float alpha, float eps);
+
+/* out[j] = clip01(x[j] + (2u - 1)*eps), u the j-th uniform of a KeyedRandom stream in this state
+   (SplitMix64: state + (j+1)*golden gamma, mixed; the top 24 bits over 2^24). */
+void dtk_uniform_start(const float *x, float *out, long n, uint64_t state, float eps);
+
+/* Per sample of hw*c values: y[ch*hw + p] = x[p*c + ch] (hwc to chw), and back (chw to hwc):
+   y[p*c + ch] = x[ch*hw + p]. x and y do not overlap. */
+void dtk_hwc_to_chw(const float *x, float *y, long batch, long hw, long c);
+void dtk_chw_to_hwc(const float *x, float *y, long batch, long hw, long c);
 #endif
