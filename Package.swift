@@ -18,8 +18,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
 
-        // im2col/col2im and direct one-channel convolutions, built for AVX-512, AVX2 and
-        // baseline x86-64 and picked at run time.
+        // im2col/col2im, direct convolutions and the elementwise passes, built for AVX-512,
+        // AVX2 and baseline x86-64 and picked at run time.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // Buffers, GEMM, layers, models: the BLAS core.

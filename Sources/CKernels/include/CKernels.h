@@ -1,11 +1,12 @@
 #ifndef DIST_TRAIN_CKERNELS_H
 #define DIST_TRAIN_CKERNELS_H
-/* Small convolution kernels that OpenBLAS cannot help with: the gathers and scatters of
-   im2col/col2im and the direct convolution of one-channel inputs. Each is compiled for
-   AVX-512, AVX2 + FMA and baseline x86-64 and picked at run time from CPUID (dtk_vector_level),
-   so one binary runs on any x86-64 and uses the vector units where they exist. Offsets are
-   int32 element offsets into one sample, -1 for a padding tap. No allocation, no checks:
-   the Swift callers (NeuralCore/Conv2d.swift) own the shapes. */
+/* Small kernels that OpenBLAS cannot help with: the gathers and scatters of im2col/col2im, the
+   direct convolutions, and the elementwise passes of layers, attacks and the optimizer (Swift
+   code is compiled for baseline x86-64 only, so loops written in Swift run on SSE). Each is
+   compiled for AVX-512, AVX2 + FMA and baseline x86-64 and picked at run time from CPUID
+   (dtk_vector_level), so one binary runs on any x86-64 and uses the vector units where they
+   exist. Offsets are int32 element offsets into one sample, -1 for a padding tap. No
+   allocation, no checks: the Swift callers (NeuralCore, Adversarial, Training) own the shapes. */
 #include <stdint.h>
 
 /* 2 = AVX-512 (F, DQ, BW, VL, with the OS saving ZMM state), 1 = AVX2 + FMA, 0 = neither. */
