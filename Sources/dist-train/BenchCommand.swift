@@ -16,7 +16,9 @@ struct BenchCommand: ParsableCommand {
             update. samples/s is the median (and range) of --repeats timed blocks after warm-up; GFLOP/s \
             counts the GEMM operations really issued (and those of the direct convolution kernels); the sgemm \
             peak is a square GEMM measured in the same run; %shapes compares with sgemm on the step's own \
-            GEMM shapes replayed alone (the bound BLAS sets; JSON: sgemm_shapes_gflops, sgemm_flop_share). \
+            GEMM shapes replayed alone (the bound BLAS sets; JSON: sgemm_shapes_gflops, sgemm_flop_share); \
+            %bound compares one rank's step with those GEMMs plus its SGD update alone, nothing else, for \
+            models whose FLOPs all go through sgemm (the mlp; JSON: step_bound_gflops, update_alone_s). \
             Phases are fractions of the step: attack, forward, objective, backward, allreduce (with the \
             non-finite checks), optimizer; att.fw and att.bw are the parts of the attack spent in the \
             network's forward and backward passes (JSON: phases.attack_forward, phases.attack_backward). \
@@ -91,6 +93,9 @@ struct BenchCommand: ParsableCommand {
         /// GFLOP/s of sgemm on the step's GEMM shapes alone, and the fraction of the step's FLOPs
         /// that go through sgemm (the rest: direct convolution kernels).
         var shapeGflops = 0.0, sgemmShare = 1.0
+        /// Seconds of the update alone, and the GFLOP/s bound of one rank's step from its GEMMs
+        /// and its update alone (`stepBound`; 0 for models with other kernels).
+        var updateSeconds = 0.0, boundGflops = 0.0
         /// The largest relative error of sgemm on the step's shapes (`SGEMMCheck`).
         var sgemmCheckError = 0.0
         /// Fractions of the step in the attack's forward and backward passes (parts of `attack`).
@@ -129,7 +134,7 @@ struct BenchCommand: ParsableCommand {
         if out && !json {
             print(String(format: "sgemm peak (%d³, %d thread%@): %.1f GFLOP/s; %d rank(s), global batch %d; ", peakSize,
                          threads, threads == 1 ? "" : "s", peak, comm.size, batchSize) + BLASKernels.description)
-            print("model       mode          samples/s   range           GFLOP/s  %peak  %shapes attack forward  object backward allred  optim  (att.fw  att.bw)  peak RSS MiB (params+grads+momentum + activations)")
+            print("model       mode          samples/s   range           GFLOP/s  %peak  %shapes %bound attack forward  object backward allred  optim  (att.fw  att.bw)  peak RSS MiB (params+grads+momentum + activations)")
         }
         var lines: [String] = []
         for m in models.split(separator: ",").compactMap({ ModelKind(rawValue: String($0)) }) {
@@ -153,6 +158,8 @@ struct BenchCommand: ParsableCommand {
                     ("sgemm_peak_gflops", .number(peak)), ("fraction_of_peak", .number(r.gflops / peak)),
                     ("sgemm_shapes_gflops", .number(r.shapeGflops)), ("sgemm_flop_share", .number(r.sgemmShare)),
                     ("fraction_of_shapes_peak", .number(r.shapeGflops > 0 ? r.gflops / r.shapeGflops : 0)),
+                    ("update_alone_s", .number(r.updateSeconds)), ("step_bound_gflops", .number(r.boundGflops)),
+                    ("fraction_of_step_bound", .number(r.boundGflops > 0 ? r.gflops / Double(comm.size) / r.boundGflops : 0)),
                     ("phases", .object(PhaseTimes.Phase.allCases.map { ($0.name, .number(fractions[$0.rawValue])) }
                                        + [("attack_forward", .number(r.attackForward)), ("attack_backward", .number(r.attackBackward))])),
                     ("allreduce_blocking_s", .number(r.allreduceBlocking)), ("allreduce_exposed_s", .number(r.allreduceExposed)),
@@ -174,9 +181,10 @@ struct BenchCommand: ParsableCommand {
                 lines.append(line)
                 guard out else { continue }
                 if json { print(line) } else {
-                    print(pad(m.rawValue, 12) + pad(mode.rawValue, 14) + String(format: "%9.0f   %6.0f–%-6.0f %7.1f  %5.1f%% %6.1f%% ",
+                    print(pad(m.rawValue, 12) + pad(mode.rawValue, 14) + String(format: "%9.0f   %6.0f–%-6.0f %7.1f  %5.1f%% %6.1f%% %@ ",
                           r.median, r.low, r.high, r.gflops, 100 * r.gflops / peak,
-                          r.shapeGflops > 0 ? 100 * r.gflops / r.shapeGflops : 0)
+                          r.shapeGflops > 0 ? 100 * r.gflops / r.shapeGflops : 0,
+                          r.boundGflops > 0 ? String(format: "%5.1f%%", 100 * r.gflops / Double(comm.size) / r.boundGflops) : "     –")
                           + fractions.map { String(format: " %6.1f%%", 100 * $0) }.joined()
                           + String(format: "  (%5.1f%% %6.1f%%)", 100 * r.attackForward, 100 * r.attackBackward)
                           + String(format: "   %6.1f (%.1f + %.1f)", Double(rss) / 1024,
@@ -329,6 +337,9 @@ struct BenchCommand: ParsableCommand {
         row.attackBackward = attackPasses.backward / total
         let stepFlops = 2 * shapes.reduce(0) { $0 + $1.m * $1.n * $1.k }
         row.sgemmShare = flops > 0 ? min(1, Double(stepFlops) * Double(steps) / Double(flops)) : 1
+        row.updateSeconds = Self.updateSeconds(count: network.parameterCount, clock: PhaseTimes.now)
+        row.boundGflops = Self.stepBound(flops: stepFlops, sgemmShare: row.sgemmShare, shapeGflops: shapeRate,
+                                         updateSeconds: row.updateSeconds)
         if let t = layerTimes {
             let total = max(t.total, 1e-12)
             row.layerShares = network.layers.indices.map {

@@ -19,6 +19,20 @@ final class BenchCommandTests: XCTestCase {
             XCTAssertGreaterThan(mean, 0, what)
             let batch = try XCTUnwrap(row["batch"] as? Int, what), slowestBlock = try XCTUnwrap(row["samples_per_s_min"] as? Double, what)
             XCTAssertLessThanOrEqual(mean, Double(batch) / slowestBlock, what)
+            // The step bound: the mlp's GEMMs at their replayed rate plus the update alone, so below
+            // that rate; none for cnn-small, some of whose FLOPs go through the direct kernels.
+            let bound = try XCTUnwrap(row["step_bound_gflops"] as? Double, what)
+            let shapes = try XCTUnwrap(row["sgemm_shapes_gflops"] as? Double, what)
+            XCTAssertGreaterThan(try XCTUnwrap(row["update_alone_s"] as? Double, what), 0, what)
+            if row["model"] as? String == "mlp" {
+                XCTAssertGreaterThan(bound, 0, what)
+                XCTAssertLessThan(bound, shapes, what)
+                let gflops = try XCTUnwrap(row["gflops"] as? Double, what)
+                XCTAssertEqual(try XCTUnwrap(row["fraction_of_step_bound"] as? Double, what), gflops / bound, accuracy: 1e-9, what)
+            } else {
+                XCTAssertLessThan(try XCTUnwrap(row["sgemm_flop_share"] as? Double, what), 0.999, what)
+                XCTAssertEqual(bound, 0, what)
+            }
             let phases = try XCTUnwrap(row["phases"] as? [String: Double], what)
             let whole = ["attack", "forward", "objective", "backward", "allreduce", "optimizer"]
             XCTAssertEqual(whole.reduce(0) { $0 + (phases[$1] ?? .nan) }, 1, accuracy: 1e-6, "\(what): \(phases)")
