@@ -269,30 +269,19 @@ void dtk_uniform_start(const float *x, float *out, long n, uint64_t state, float
     DISPATCH(uniform_start, (x, out, n, state, eps));
 }
 
-/* Per-sample transposes between hwc (position-major) and chw (channel-major) order, hw positions
-   of c channels: the inner loop writes contiguously and gathers its reads (from L1: one sample is
-   a few KiB), which runs 1.25-1.4x faster with AVX-512 than contiguous reads and scattered
-   writes. */
-INLINE void hwc_to_chw_body(const float *restrict x, float *restrict y, long batch, long hw, long c) {
+/* Per sample, y = the transpose of x (rows x cols): y[j*rows + i] = x[i*cols + j]. The inner loop
+   writes contiguously and gathers its reads (from L1: a sample is a few KiB), which runs
+   1.25-1.4x faster with AVX-512 than contiguous reads and scattered writes. */
+INLINE void transpose_each_body(const float *restrict x, float *restrict y, long batch, long rows, long cols) {
     for (long s = 0; s < batch; s++) {
-        const float *xs = x + s * hw * c;
-        float *ys = y + s * hw * c;
-        for (long ch = 0; ch < c; ch++)
-            for (long p = 0; p < hw; p++) ys[ch * hw + p] = xs[p * c + ch];
+        const float *xs = x + s * rows * cols;
+        float *ys = y + s * rows * cols;
+        for (long j = 0; j < cols; j++)
+            for (long i = 0; i < rows; i++) ys[j * rows + i] = xs[i * cols + j];
     }
 }
-#define hwc_to_chw_call hwc_to_chw_body
-INSTANTIATE(hwc_to_chw, (const float *x, float *y, long batch, long hw, long c), (x, y, batch, hw, c))
-void dtk_hwc_to_chw(const float *x, float *y, long batch, long hw, long c) { DISPATCH(hwc_to_chw, (x, y, batch, hw, c)); }
-
-INLINE void chw_to_hwc_body(const float *restrict x, float *restrict y, long batch, long hw, long c) {
-    for (long s = 0; s < batch; s++) {
-        const float *xs = x + s * hw * c;
-        float *ys = y + s * hw * c;
-        for (long p = 0; p < hw; p++)
-            for (long ch = 0; ch < c; ch++) ys[p * c + ch] = xs[ch * hw + p];
-    }
+#define transpose_each_call transpose_each_body
+INSTANTIATE(transpose_each, (const float *x, float *y, long batch, long rows, long cols), (x, y, batch, rows, cols))
+void dtk_transpose_each(const float *x, float *y, long batch, long rows, long cols) {
+    DISPATCH(transpose_each, (x, y, batch, rows, cols));
 }
-#define chw_to_hwc_call chw_to_hwc_body
-INSTANTIATE(chw_to_hwc, (const float *x, float *y, long batch, long hw, long c), (x, y, batch, hw, c))
-void dtk_chw_to_hwc(const float *x, float *y, long batch, long hw, long c) { DISPATCH(chw_to_hwc, (x, y, batch, hw, c)); }

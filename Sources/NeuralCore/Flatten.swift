@@ -24,7 +24,7 @@ public final class Flatten: Layer {
     public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
         let n = inputShape.count
         if isCopy { y.update(from: x, count: batch * n); return }
-        dtk_hwc_to_chw(x, y, batch, inputShape.height * inputShape.width, inputShape.channels)
+        dtk_transpose_each(x, y, batch, inputShape.height * inputShape.width, inputShape.channels)
     }
 
     public func backward(x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafePointer<Float>,
@@ -32,6 +32,6 @@ public final class Flatten: Layer {
         guard let dx else { return }
         let n = inputShape.count
         if isCopy { dx.update(from: dy, count: batch * n); return }
-        dtk_chw_to_hwc(dy, dx, batch, inputShape.height * inputShape.width, inputShape.channels)
+        dtk_transpose_each(dy, dx, batch, inputShape.channels, inputShape.height * inputShape.width)
     }
 }

@@ -122,9 +122,9 @@ extension ElementwiseKernelTests {
             for level in levels {
                 dtk_limit_vector_level(level)
                 var chw = [Float](repeating: -1, count: x.count), back = chw
-                dtk_hwc_to_chw(x, &chw, batch, hw, c)
+                dtk_transpose_each(x, &chw, batch, hw, c)
                 XCTAssertEqual(chw, expected, "hwc → chw, \(hw)×\(c), level \(level)")
-                dtk_chw_to_hwc(chw, &back, batch, hw, c)
+                dtk_transpose_each(chw, &back, batch, c, hw)
                 XCTAssertEqual(back, x, "chw → hwc, \(hw)×\(c), level \(level)")
             }
         }

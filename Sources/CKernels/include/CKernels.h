@@ -103,8 +103,7 @@ void dtk_sign_step_project(float *out, const float *x, const float *g, long n, f
    (SplitMix64: state + (j+1)*golden gamma, mixed; the top 24 bits over 2^24). */
 void dtk_uniform_start(const float *x, float *out, long n, uint64_t state, float eps);
 
-/* Per sample of hw*c values: y[ch*hw + p] = x[p*c + ch] (hwc to chw), and back (chw to hwc):
-   y[p*c + ch] = x[ch*hw + p]. x and y do not overlap. */
-void dtk_hwc_to_chw(const float *x, float *y, long batch, long hw, long c);
-void dtk_chw_to_hwc(const float *x, float *y, long batch, long hw, long c);
+/* Per sample of rows*cols values, y = the transpose of x: y[j*rows + i] = x[i*cols + j] (hwc to
+   chw with rows = hw, cols = c; back with rows = c, cols = hw). x and y do not overlap. */
+void dtk_transpose_each(const float *x, float *y, long batch, long rows, long cols);
 #endif
