@@ -36,6 +36,10 @@
 #define INSTANTIATE_RETURNING(type, name, params, args) static type name##_base params { return name##_body args; }
 #endif
 #define INLINE static inline __attribute__((always_inline))
+/* Before a loop whose trip count is a constant where the body is specialised: unroll it fully,
+   so that accumulator arrays indexed by it live in vector registers instead of on the stack
+   (left alone, clang keeps such loops rolled and every FMA loads and stores its accumulator). */
+#define UNROLL _Pragma("clang loop unroll(full)")
 
 
 /* 16 floats; one AVX-512 register, two AVX2 or four SSE registers, per build. */

@@ -4,6 +4,44 @@
    ox) and channel, the first window element in row-major order equal to the maximum y (or the
    first NaN when y is NaN) gets dy, the others nothing. Windows do not overlap, so dx is
    written, not accumulated; rows and columns past the last window are zeroed. */
+/* Max pooling forward, hwc, k x k windows with stride k: each output channel starts from the
+   window's first element and takes the larger value, or a NaN that appears while the running
+   maximum is not yet NaN (PyTorch's propagation of NaN, first NaN kept). */
+INLINE void maxpool_forward_body(const float *restrict x, float *restrict y, long batch, long h, long w, long c,
+                                 long k) {
+    long oh = h / k, ow = w / k;
+    for (long s = 0; s < batch; s++) {
+        const float *xs = x + s * h * w * c;
+        for (long oy = 0; oy < oh; oy++) {
+            for (long ox = 0; ox < ow; ox++) {
+                float *out = y + ((s * oh + oy) * ow + ox) * c;
+                const float *first = xs + ((oy * k) * w + ox * k) * c;
+                for (long ch = 0; ch < c; ch++) out[ch] = first[ch];
+                for (long ky = 0; ky < k; ky++) {
+                    for (long kx = 0; kx < k; kx++) {
+                        if (ky + kx == 0) continue;
+                        const float *v = xs + ((oy * k + ky) * w + ox * k + kx) * c;
+                        for (long ch = 0; ch < c; ch++) {
+                            float a = out[ch], b = v[ch];
+                            out[ch] = (b > a || (b != b && a == a)) ? b : a;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+#define maxpool_forward_call(x, y, batch, h, w, c, k) do { \
+        if (k == 2 && c == 32) maxpool_forward_body(x, y, batch, h, w, 32, 2); \
+        else if (k == 2 && c == 64) maxpool_forward_body(x, y, batch, h, w, 64, 2); \
+        else maxpool_forward_body(x, y, batch, h, w, c, k); \
+    } while (0)
+INSTANTIATE(maxpool_forward, (const float *x, float *y, long batch, long h, long w, long c, long k),
+            (x, y, batch, h, w, c, k))
+void dtk_maxpool_forward(const float *x, float *y, long batch, long h, long w, long c, long k) {
+    DISPATCH(maxpool_forward, (x, y, batch, h, w, c, k));
+}
+
 INLINE void maxpool_backward_body(const float *restrict x, const float *restrict y, const float *restrict dy,
                                   float *restrict dx, long batch, long h, long w, long c, long k) {
     long oh = h / k, ow = w / k;

@@ -25,13 +25,14 @@ public final class Conv2d: ReLUFusable {
     /// for hwc inputs of 16, 32, 48 or 64 channels (accumulators held in vector registers).
     public enum Lowering: Sendable { case gemm, direct }
 
-    static func directPossible(_ c: Int, _ kernel: Int, _ out: Int, _ layout: Layout) -> Bool {
-        out <= 64 && (c == 1 ? kernel * kernel <= 64 : (layout == .hwc && c <= 64))
+    static func directPossible(_ c: Int, _ kernel: Int, _ stride: Int, _ out: Int, _ layout: Layout) -> Bool {
+        out <= 64 && (c == 1 ? kernel * kernel <= 64 && 8 * stride + kernel <= Int(DTK_PAD_SLACK)
+                             : (layout == .hwc && c <= 64))
     }
     public var lowering: Lowering {
         didSet {
-            precondition(lowering == .gemm || Conv2d.directPossible(inChannels, kernel, outChannels, inputLayout),
-                         "the direct kernels take one input channel (at most 64 taps) or an hwc input, at most 64 channels in and out")
+            precondition(lowering == .gemm || Conv2d.directPossible(inChannels, kernel, stride, outChannels, inputLayout),
+                         "the direct kernels take one input channel (at most 64 taps, stride at most 31) or an hwc input, at most 64 channels in and out")
             capacity = 0   // the buffers needed change with the lowering
         }
     }
@@ -55,6 +56,10 @@ public final class Conv2d: ReLUFusable {
     private var db: UnsafeMutablePointer<Float>!
     private var col: FloatBuffer?
     private var dcol: FloatBuffer?
+    /// The one-channel direct kernels' input and input gradient with the padding written out
+    /// (`paddedSize`); the input's padding stays zero, the gradient's is cleared by each pass.
+    private var padded: FloatBuffer?
+    private var paddedGradient: FloatBuffer?
     /// W and dW in (out, ky, kx, in) order.
     private let wPermuted: FloatBuffer
     private let dwPermuted: FloatBuffer
@@ -100,7 +105,7 @@ public final class Conv2d: ReLUFusable {
             }
         }
         tapOffset = offsets
-        lowering = Conv2d.directPossible(input.channels, kernel, outChannels, layout) ? .direct : .gemm
+        lowering = Conv2d.directPossible(input.channels, kernel, stride, outChannels, layout) ? .direct : .gemm
         wPermuted = FloatBuffer(count: outChannels * input.channels * kernel * kernel)
         dwPermuted = FloatBuffer(count: outChannels * input.channels * kernel * kernel)
         wTransposed = FloatBuffer(count: outChannels * input.channels * kernel * kernel)
@@ -124,19 +129,35 @@ public final class Conv2d: ReLUFusable {
     /// The weight gradient has a direct kernel: one input channel, or hwc with a multiple of 16.
     private var directWeightGradient: Bool { lowering == .direct && (inChannels == 1 || inChannels % 16 == 0) }
 
+    /// The one-channel direct kernels work on padded images: (h + 2p) x (w + 2p).
+    private var paddedHeight: Int { inputShape.height + 2 * padding }
+    private var paddedWidth: Int { inputShape.width + 2 * padding }
+    private var padsInput: Bool { lowering == .direct && inChannels == 1 }
+    private func paddedSize(_ batch: Int) -> Int { batch * paddedHeight * paddedWidth + Int(DTK_PAD_SLACK) }
+
     /// Sizes the unrolled-patch buffers, when some pass unrolls: `col` for the GEMM forward pass
-    /// or weight gradient, `dcol` for the GEMM input gradient.
+    /// or weight gradient, `dcol` for the GEMM input gradient; and the padded images of the
+    /// one-channel direct kernels.
     public func reserve(batch: Int) {
         guard batch > capacity else { return }
         let size = min(batch, chunkSamples) * outputShape.height * outputShape.width * patch
         if (lowering == .gemm || !directWeightGradient) && size > (col?.count ?? 0) { col = FloatBuffer(count: size) }
         if lowering == .gemm && size > (dcol?.count ?? 0) { dcol = FloatBuffer(count: size) }
+        if padsInput && paddedSize(batch) > (padded?.count ?? 0) { padded = FloatBuffer(count: paddedSize(batch)) }
         if appliesReLU && batch * outputShape.count > (masked?.count ?? 0) { masked = FloatBuffer(count: batch * outputShape.count) }
         capacity = batch
     }
 
     /// Bytes of the unrolled-patch buffers and permuted weights.
-    public var workspaceBytes: Int { ((col?.count ?? 0) + (dcol?.count ?? 0) + (masked?.count ?? 0) + 3 * wPermuted.count) * 4 }
+    public var workspaceBytes: Int {
+        ((col?.count ?? 0) + (dcol?.count ?? 0) + (masked?.count ?? 0) + (padded?.count ?? 0)
+            + (paddedGradient?.count ?? 0) + 3 * wPermuted.count) * 4
+    }
+
+    /// Copies samples of x into the interior of `padded` (its padding is zero).
+    private func pad(_ x: UnsafePointer<Float>, batch: Int) {
+        dtk_pad_images(x, batch, inputShape.height, inputShape.width, padding, padded!.pointer)
+    }
 
     /// W (out, in, k, k) → W′ (out, k, k, in).
     private func permuteWeights() {
@@ -167,11 +188,14 @@ public final class Conv2d: ReLUFusable {
             // With the ReLU, about 256 KiB of output at a time, rectified while in cache.
             let step = appliesReLU ? max(1, (256 << 10) / (outputShape.count * 4)) : batch
             let n = inputShape.count, m = outputShape.count
+            if padsInput { pad(x, batch: batch) }
+            let ph = paddedHeight, pw = paddedWidth, oh = outputShape.height, ow = outputShape.width
             tapOffset.withUnsafeBufferPointer { offsets in
                 for s0 in Swift.stride(from: 0, to: batch, by: step) {
                     let count = min(step, batch - s0), xs = x + s0 * n, ys = y + s0 * m
                     if inChannels == 1 {
-                        dtk_conv1_forward(xs, n, count, offsets.baseAddress, positions, k, wt, b, outChannels, ys)
+                        dtk_conv1_forward(padded!.pointer + s0 * ph * pw, ph, pw, count, oh, ow, kernel, stride,
+                                          wt, b, outChannels, ys)
                     } else {
                         dtk_conv_forward(xs, n, count, offsets.baseAddress, positions, kernel * kernel, inChannels,
                                          wt, b, outChannels, ys)
@@ -208,7 +232,10 @@ public final class Conv2d: ReLUFusable {
             GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
             tapOffset.withUnsafeBufferPointer { offsets in
                 if c == 1 {   // W′ is W: straight into dW
-                    dtk_conv1_backward_weight(x, n, batch, offsets.baseAddress, positions, k, dy, outChannels, dw, db)
+                    reserve(batch: batch)
+                    pad(x, batch: batch)
+                    dtk_conv1_backward_weight(padded!.pointer, paddedHeight, paddedWidth, batch, outputShape.height,
+                                              outputShape.width, kernel, stride, dy, outChannels, dw, db)
                 } else {
                     dwPermuted.zero()
                     dtk_conv_backward_weight(x, n, batch, offsets.baseAddress, positions, taps, c, dy, outChannels,
@@ -218,22 +245,28 @@ public final class Conv2d: ReLUFusable {
             }
         }
         if let dx {
-            dx.update(repeating: 0, count: batch * n)
-            if lowering == .direct {
+            if padsInput {   // W′ is W, (out, taps); into a padded dx, whose interior is then dx
                 GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
-                tapOffset.withUnsafeBufferPointer { offsets in
-                    if c == 1 {   // W′ is W, (out, taps)
-                        dtk_conv1_backward_input(dy, batch, offsets.baseAddress, positions, k, w, outChannels, dx, n)
-                    } else {
-                        // W′ (out, taps, c) → (taps, out, c): one tap's weights contiguous.
-                        let wb = wTransposed.pointer, wp = wPermuted.pointer
-                        for t in 0..<taps {
-                            for o in 0..<outChannels {
-                                (wb + (t * outChannels + o) * c).update(from: wp + (o * taps + t) * c, count: c)
-                            }
-                        }
-                        dtk_conv_backward_input(dy, batch, offsets.baseAddress, positions, taps, c, wb, outChannels, dx, n)
+                if paddedSize(batch) > (paddedGradient?.count ?? 0) { paddedGradient = FloatBuffer(count: paddedSize(batch)) }
+                let dxp = paddedGradient!.pointer
+                dxp.update(repeating: 0, count: paddedSize(batch))
+                dtk_conv1_backward_input(dy, batch, outputShape.height, outputShape.width, kernel, stride, w, outChannels,
+                                         dxp, paddedHeight, paddedWidth)
+                dtk_unpad_images(dxp, batch, inputShape.height, inputShape.width, padding, dx)
+            } else {
+                dx.update(repeating: 0, count: batch * n)
+            }
+            if lowering == .direct && !padsInput {
+                GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
+                // W′ (out, taps, c) → (taps, out, c): one tap's weights contiguous.
+                let wb = wTransposed.pointer, wp = wPermuted.pointer
+                for t in 0..<taps {
+                    for o in 0..<outChannels {
+                        (wb + (t * outChannels + o) * c).update(from: wp + (o * taps + t) * c, count: c)
                     }
+                }
+                tapOffset.withUnsafeBufferPointer { offsets in
+                    dtk_conv_backward_input(dy, batch, offsets.baseAddress, positions, taps, c, wb, outChannels, dx, n)
                 }
             }
         }

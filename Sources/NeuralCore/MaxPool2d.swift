@@ -20,34 +20,8 @@ public final class MaxPool2d: Layer {
         self.kernel = kernel
     }
 
-    /// Element offset of window tap (ky, kx) of output (oy, ox), channel 0, within a sample.
-    @inline(__always)
-    private func tap(_ oy: Int, _ ox: Int, _ ky: Int, _ kx: Int) -> Int {
-        ((oy * kernel + ky) * inputShape.width + ox * kernel + kx) * inputShape.channels
-    }
-
     public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
-        let c = inputShape.channels, o = outputShape
-        for s in 0..<batch {
-            let xs = x + s * inputShape.count
-            for oy in 0..<o.height {
-                for ox in 0..<o.width {
-                    let out = y + ((s * o.height + oy) * o.width + ox) * c
-                    out.update(from: xs + tap(oy, ox, 0, 0), count: c)
-                    for ky in 0..<kernel {
-                        for kx in 0..<kernel where ky + kx > 0 {
-                            let v = xs + tap(oy, ox, ky, kx)
-                            // A select over the channels (vectorised): the larger value, or a NaN
-                            // that appears where the running maximum is not yet NaN.
-                            for ch in 0..<c {
-                                let a = out[ch], b = v[ch]
-                                out[ch] = (b > a || (b != b && a == a)) ? b : a
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        dtk_maxpool_forward(x, y, batch, inputShape.height, inputShape.width, inputShape.channels, kernel)
     }
 
     public func backward(x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafePointer<Float>,

@@ -53,6 +53,40 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
+    /// The pooling forward pass, moved from Swift: the window's maximum, NaN kept once it appears
+    /// (the models' 2×2 windows on 32 and 64 channels, and an odd shape with a 3×3 window whose
+    /// last rows and columns no window covers).
+    func testMaxPoolForwardMatchesSwift() {
+        for (t, (c, k, h, w)) in [(32, 2, 6, 4), (64, 2, 4, 6), (5, 3, 7, 8)].enumerated() {
+            let batch = 3, oh = h / k, ow = w / k
+            let x = values(batch * h * w * c, seed: 40 + UInt64(t))
+            var swift = [Float](repeating: 0, count: batch * oh * ow * c)
+            for s in 0..<batch {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        for ch in 0..<c {
+                            let o = ((s * oh + oy) * ow + ox) * c + ch
+                            for ky in 0..<k {
+                                for kx in 0..<k {
+                                    let b = x[((s * h + oy * k + ky) * w + ox * k + kx) * c + ch]
+                                    let a = swift[o]
+                                    swift[o] = ky + kx == 0 || b > a || (b != b && a == a) ? b : a
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            XCTAssert(swift.contains { $0.isNaN } && swift.contains { $0 == .infinity }, "the inputs reach NaN and ∞ maxima")
+            for level in levels {
+                dtk_limit_vector_level(level)
+                var y = [Float](repeating: 7, count: swift.count)
+                dtk_maxpool_forward(x, &y, batch, h, w, c, k)
+                assertBitwise(y, swift, "max pooling \(k)×\(k) on \(c) channels", level: level)
+            }
+        }
+    }
+
     func testReLUMaskMatchesSwift() {
         let rows = 29, width = 19
         let dy = values(rows * width, seed: 3), y = values(rows * width, seed: 4), start = values(width, seed: 5)

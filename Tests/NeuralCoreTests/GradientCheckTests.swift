@@ -1,3 +1,4 @@
+import CKernels
 import NeuralCore
 import TestSupport
 import XCTest
@@ -95,12 +96,24 @@ final class GradientCheckTests: XCTestCase {
     /// and gradients of the im2col + sgemm lowering (the models' layers, odd shapes, position
     /// counts that are not a multiple of the kernels' blocks of 4 and 8, tap counts that split
     /// into several register tiles or leave a remainder), and both must pass the
-    /// finite-difference check.
+    /// finite-difference check. The direct kernels are checked at every vector level this CPU
+    /// runs (AVX-512, AVX2, baseline).
     func testDirectConvolutionEqualsGEMMLowering() {
+        defer { dtk_limit_vector_level(-1) }
+        for level in 0...dtk_vector_level() {
+            dtk_limit_vector_level(level)
+            directConvolutionEqualsGEMMLowering(level: level)
+        }
+
+        let deep = Conv2d(input: Shape(1, 400, 400), layout: .chw, outChannels: 4, kernel: 2, stride: 40)
+        XCTAssertEqual(deep.lowering, .gemm, "a stride past the padded buffer's slack uses im2col + sgemm")
+    }
+
+    private func directConvolutionEqualsGEMMLowering(level: Int32) {
         let shapes: [(Shape, Layout, Int, Int, Int, Int)] = [
             (Shape(1, 28, 28), .chw, 16, 4, 2, 1), (Shape(1, 28, 28), .chw, 32, 5, 1, 2), (Shape(1, 7, 9), .chw, 5, 3, 2, 0),
             (Shape(1, 6, 6), .chw, 3, 2, 1, 1), (Shape(1, 9, 9), .chw, 16, 3, 1, 1), (Shape(1, 8, 8), .chw, 48, 7, 1, 3),
-            (Shape(16, 6, 5), .hwc, 8, 3, 1, 1),
+            (Shape(1, 11, 10), .chw, 32, 4, 3, 2), (Shape(16, 6, 5), .hwc, 8, 3, 1, 1),
             (Shape(16, 14, 14), .hwc, 32, 4, 2, 1), (Shape(32, 14, 14), .hwc, 64, 5, 1, 2), (Shape(3, 7, 5), .hwc, 5, 3, 2, 1),
             (Shape(7, 5, 6), .hwc, 2, 2, 1, 0), (Shape(16, 5, 7), .hwc, 13, 3, 2, 1),
         ]
@@ -113,12 +126,12 @@ final class GradientCheckTests: XCTestCase {
                 return forwardBackward(Network(layers: [conv]), batch: 11, seed: 90 + UInt64(i))
             }
             let direct = run(.direct), gemm = run(.gemm)
-            assertClose(direct.y, gemm.y, relative: 1e-5, absolute: 1e-5, "outputs of \(shape) k\(k)")
+            assertClose(direct.y, gemm.y, relative: 1e-5, absolute: 1e-5, "outputs of \(shape) k\(k) at vector level \(level)")
             // Weight gradients sum over every position of the batch (up to 8624 terms here), in a
             // different order than sgemm: float rounding allows ~1e-4 of the largest gradient.
             let scale = direct.dw.map { abs($0) }.max() ?? 1
-            assertClose(direct.dw, gemm.dw, relative: 1e-4, absolute: 1e-4 * scale, "parameter gradients of \(shape) k\(k)")
-            assertClose(direct.dx, gemm.dx, relative: 1e-5, absolute: 1e-5, "input gradients of \(shape) k\(k)")
+            assertClose(direct.dw, gemm.dw, relative: 1e-4, absolute: 1e-4 * scale, "parameter gradients of \(shape) k\(k) at vector level \(level)")
+            assertClose(direct.dx, gemm.dx, relative: 1e-5, absolute: 1e-5, "input gradients of \(shape) k\(k) at vector level \(level)")
         }
         for lowering in [Conv2d.Lowering.direct, .gemm] {
             let conv = Conv2d(input: Shape(1, 7, 6), layout: .chw, outChannels: 4, kernel: 3, stride: 2, padding: 1)

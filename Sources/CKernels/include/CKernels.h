@@ -25,22 +25,36 @@ void dtk_im2col(const float *x, long sampleStride, long count, const int32_t *of
 void dtk_col2im(const float *src, long sampleStride, long count, const int32_t *off, long runs,
                 long c, long channelStride, float *dx);
 
-/* Direct convolution of a one-channel input: for each sample s and output position p,
-   y[(s*positions + p)*out + o] = b[o] + sum_t x[s*sampleStride + off[p*taps + t]] * wt[t*out + o]
-   (wt: taps x out, the weight transposed; padding taps contribute nothing). */
-void dtk_conv1_forward(const float *x, long sampleStride, long batch, const int32_t *off,
-                       long positions, long taps, const float *wt, const float *b, long out, float *y);
+/* One-channel convolutions over a zero-padded copy of the input: batch images of ph x pw
+   (ph = h + 2*pad, pw = w + 2*pad), followed by at least DTK_PAD_SLACK more floats, for blocks
+   of positions that run past a row (read, never used). Output position (oy, ox) of an oh x ow
+   output (stride st, k x k kernel) has its corner at oy*st*pw + ox*st; tap t = ky*k + kx is at
+   ky*pw + kx from it. Stride and kernel: 8*st + k <= DTK_PAD_SLACK, k*k <= 64. */
+#define DTK_PAD_SLACK 256
 
-/* Its input gradient: dx[s*sampleStride + off[p*taps + t]] += sum_o dy[(s*positions + p)*out + o] * w[o*taps + t]
-   (w: out x taps, PyTorch's layout for one input channel). dx is accumulated, not overwritten. */
-void dtk_conv1_backward_input(const float *dy, long batch, const int32_t *off, long positions, long taps,
-                              const float *w, long out, float *dx, long sampleStride);
+/* The interior of each padded image: xp[(s*ph + iy + pad)*pw + ix + pad] = x[(s*h + iy)*w + ix]
+   (the padding is left as it is). */
+void dtk_pad_images(const float *x, long batch, long h, long w, long pad, float *xp);
 
-/* Weight and bias gradients of a one-channel convolution (w: out x taps), accumulated:
-   dw[o*taps + t] += sum_{s,p} dy[(s*positions + p)*out + o] * x[s*sampleStride + off[p*taps + t]],
-   db[o] += sum_{s,p} dy[(s*positions + p)*out + o]. */
-void dtk_conv1_backward_weight(const float *x, long sampleStride, long batch, const int32_t *off, long positions,
-                               long taps, const float *dy, long out, float *dw, float *db);
+/* The reverse: x[(s*h + iy)*w + ix] = xp[(s*ph + iy + pad)*pw + ix + pad]. */
+void dtk_unpad_images(const float *xp, long batch, long h, long w, long pad, float *x);
+
+/* y[((s*oh + oy)*ow + ox)*out + o] = b[o] + sum_t xp[s*ph*pw + corner + ky*pw + kx] * wt[t*out + o]
+   (wt: taps x out, the weight transposed). */
+void dtk_conv1_forward(const float *xp, long ph, long pw, long batch, long oh, long ow, long k, long st,
+                       const float *wt, const float *b, long out, float *y);
+
+/* Its input gradient: dxp[s*ph*pw + corner + ky*pw + kx] += sum_o dy[((s*oh + oy)*ow + ox)*out + o] * w[o*taps + t]
+   (w: out x taps, PyTorch's layout for one input channel), into a padded dx (the padding
+   receives the sums of padding taps). */
+void dtk_conv1_backward_input(const float *dy, long batch, long oh, long ow, long k, long st, const float *w,
+                              long out, float *dxp, long ph, long pw);
+
+/* Weight and bias gradients (w: out x taps), accumulated:
+   dw[o*taps + t] += sum_{s,oy,ox} dy[((s*oh + oy)*ow + ox)*out + o] * xp[s*ph*pw + corner + ky*pw + kx],
+   db[o] += sum_{s,oy,ox} dy[...]. */
+void dtk_conv1_backward_weight(const float *xp, long ph, long pw, long batch, long oh, long ow, long k, long st,
+                               const float *dy, long out, float *dw, float *db);
 
 /* Weight and bias gradients of an hwc convolution, c a multiple of 16 and at most 64, accumulated:
    dwp[(o*taps + t)*c + ci] += sum_{s,p} dy[(s*positions + p)*out + o] * x[s*sampleStride + off[p*taps + t] + ci]
@@ -58,6 +72,10 @@ void dtk_conv_forward(const float *x, long sampleStride, long batch, const int32
    (wb: the weight as (taps, out, c)). dx is accumulated, not overwritten. */
 void dtk_conv_backward_input(const float *dy, long batch, const int32_t *off, long positions, long taps, long c,
                              const float *wb, long out, float *dx, long sampleStride);
+
+/* Max pooling forward, hwc, k x k windows with stride k over h x w x c samples: the window's
+   maximum, or its first NaN (as PyTorch). */
+void dtk_maxpool_forward(const float *x, float *y, long batch, long h, long w, long c, long k);
 
 /* Max pooling backward, hwc, k x k windows with stride k over h x w x c samples: each dy goes to
    the first window element equal to its maximum y (the first NaN when y is NaN); dx is written. */
