@@ -15,6 +15,19 @@
    not stored; the reads they make stay inside the padded buffer's slack (DTK_PAD_SLACK). */
 #define DTK_POSITIONS 8
 
+/* The backward kernels take dy = dL/d(ReLU output) and, when a ReLU follows the convolution, its
+   output y (else NULL), and mask dy as they read it, with ReLU.mask's expression (y > 0 ? dy :
+   0*dy, so NaN and infinity in dy still reach the gradients): the masked gradient is never
+   written out and read back. */
+INLINE float relu_masked(const float *restrict dy, const float *restrict y, long i) {
+    float g = dy[i];
+    return y ? (y[i] > 0.0f ? g : 0.0f * g) : g;
+}
+INLINE void relu_masked_vector(dtk_v16 *r, const float *restrict dy, const float *restrict y) {
+    memcpy(r, dy, sizeof *r);
+    if (y) UNROLL for (int l = 0; l < 16; l++) (*r)[l] = y[l] > 0.0f ? (*r)[l] : 0.0f * (*r)[l];
+}
+
 void dtk_pad_images(const float *x, long batch, long h, long w, long pad, float *xp) {
     long ph = h + 2 * pad, pw = w + 2 * pad;
     for (long s = 0; s < batch; s++)
@@ -106,17 +119,25 @@ void dtk_conv1_forward(const float *xp, long ph, long pw, long batch, long oh, l
 
 /* Its input gradient into a padded dx: g[t] = sum_o dy[p*out + o] * w[o*taps + t] for each
    position, then added tap by tap at the position's corner (positions in order). */
-INLINE void conv1_backward_input_body(const float *restrict dy, long batch, long oh, long ow, long k, long st,
-                                      const float *restrict w, long out, float *restrict dxp, long ph, long pw) {
+INLINE void conv1_backward_input_body(const float *restrict dy, const float *restrict y, long batch, long oh, long ow,
+                                      long k, long st, const float *restrict w, long out, float *restrict dxp,
+                                      long ph, long pw) {
     const long taps = k * k;
     for (long s = 0; s < batch; s++) {
         for (long oy = 0; oy < oh; oy++) {
             float *row = dxp + s * ph * pw + oy * st * pw;
             for (long ox0 = 0; ox0 < ow; ox0 += DTK_POSITIONS) {
                 long np = ow - ox0 < DTK_POSITIONS ? ow - ox0 : DTK_POSITIONS;
-                float g[DTK_POSITIONS][DTK_MAX_TAPS];
+                float g[DTK_POSITIONS][DTK_MAX_TAPS], masked[DTK_POSITIONS][DTK_MAX_OUT];
                 const float *dr[DTK_POSITIONS];
-                for (long q = 0; q < DTK_POSITIONS; q++) dr[q] = dy + ((s * oh + oy) * ow + ox0 + (q < np ? q : 0)) * out;
+                for (long q = 0; q < DTK_POSITIONS; q++) {
+                    long r = ((s * oh + oy) * ow + ox0 + (q < np ? q : 0)) * out;
+                    dr[q] = dy + r;
+                    if (!y) continue;
+                    const float *src = dy + r, *yq = y + r;
+                    for (long o = 0; o < out; o++) { float d = src[o]; masked[q][o] = yq[o] > 0.0f ? d : 0.0f * d; }
+                    dr[q] = masked[q];
+                }
                 if (taps == 16) {
                     /* One vector of tap gradients per position, written as such. */
                     dtk_v16 gv[DTK_POSITIONS];
@@ -146,18 +167,18 @@ INLINE void conv1_backward_input_body(const float *restrict dy, long batch, long
         }
     }
 }
-#define conv1_backward_input_call(dy, batch, oh, ow, k, st, w, out, dxp, ph, pw) do { \
-        if (k == 4 && st == 2 && out == 16) conv1_backward_input_body(dy, batch, oh, ow, 4, 2, w, 16, dxp, ph, pw); \
-        else if (k == 5 && st == 1 && out == 32) conv1_backward_input_body(dy, batch, oh, ow, 5, 1, w, 32, dxp, ph, pw); \
-        else conv1_backward_input_body(dy, batch, oh, ow, k, st, w, out, dxp, ph, pw); \
+#define conv1_backward_input_call(dy, y, batch, oh, ow, k, st, w, out, dxp, ph, pw) do { \
+        if (k == 4 && st == 2 && out == 16) conv1_backward_input_body(dy, y, batch, oh, ow, 4, 2, w, 16, dxp, ph, pw); \
+        else if (k == 5 && st == 1 && out == 32) conv1_backward_input_body(dy, y, batch, oh, ow, 5, 1, w, 32, dxp, ph, pw); \
+        else conv1_backward_input_body(dy, y, batch, oh, ow, k, st, w, out, dxp, ph, pw); \
     } while (0)
-INSTANTIATE(conv1_backward_input, (const float *dy, long batch, long oh, long ow, long k, long st, const float *w,
-                                   long out, float *dxp, long ph, long pw),
-            (dy, batch, oh, ow, k, st, w, out, dxp, ph, pw))
-void dtk_conv1_backward_input(const float *dy, long batch, long oh, long ow, long k, long st, const float *w,
-                              long out, float *dxp, long ph, long pw) {
+INSTANTIATE(conv1_backward_input, (const float *dy, const float *y, long batch, long oh, long ow, long k, long st,
+                                   const float *w, long out, float *dxp, long ph, long pw),
+            (dy, y, batch, oh, ow, k, st, w, out, dxp, ph, pw))
+void dtk_conv1_backward_input(const float *dy, const float *y, long batch, long oh, long ow, long k, long st,
+                              const float *w, long out, float *dxp, long ph, long pw) {
     if (k * k > DTK_MAX_TAPS || out > DTK_MAX_OUT) abort();   /* a caller's error: Conv2d checks */
-    DISPATCH(conv1_backward_input, (dy, batch, oh, ow, k, st, w, out, dxp, ph, pw));
+    DISPATCH(conv1_backward_input, (dy, y, batch, oh, ow, k, st, w, out, dxp, ph, pw));
 }
 
 /* Weight and bias gradients, accumulated: dw[o*taps + t] += sum_{s,p} dy[(s*positions + p)*out + o] * corner_p[ky*pw + kx],
@@ -169,17 +190,17 @@ void dtk_conv1_backward_input(const float *dy, long batch, long oh, long ow, lon
    batch; the bias gradient is one running sum over the batch. */
 #define DTK_WEIGHT_ACCUMULATORS 26
 INLINE void conv1_weight_sample(const float *restrict xs, long pw, long oh, long ow, long k, long st,
-                                const float *restrict dr, long out, long t0, const long TB, const long OV,
-                                dtk_v16 *restrict total, dtk_v16 *restrict bias) {
+                                const float *restrict dr, const float *restrict yr, long out, long t0, const long TB,
+                                const long OV, dtk_v16 *restrict total, dtk_v16 *restrict bias) {
     dtk_v16 acc[DTK_WEIGHT_ACCUMULATORS], b[DTK_MAX_OUT / 16];
     UNROLL for (long i = 0; i < TB * OV; i++) acc[i] = (dtk_v16){0};
     if (bias) UNROLL for (long j = 0; j < OV; j++) b[j] = bias[j];
     for (long oy = 0; oy < oh; oy++) {
         const float *row = xs + oy * st * pw;
-        for (long ox = 0; ox < ow; ox++, dr += out) {
+        for (long ox = 0; ox < ow; ox++, dr += out, yr = yr ? yr + out : NULL) {
             const float *corner = row + ox * st;
             dtk_v16 d[DTK_MAX_OUT / 16];
-            UNROLL for (long j = 0; j < OV; j++) memcpy(&d[j], dr + 16 * j, sizeof(dtk_v16));
+            UNROLL for (long j = 0; j < OV; j++) relu_masked_vector(&d[j], dr + 16 * j, yr ? yr + 16 * j : NULL);
             if (bias) UNROLL for (long j = 0; j < OV; j++) b[j] += d[j];
             UNROLL for (long t = 0; t < TB; t++) {
                 float v = corner[((t0 + t) / k) * pw + (t0 + t) % k];
@@ -199,8 +220,8 @@ static void conv1_add_tile(const dtk_v16 *total, float *dw, long taps, long t0, 
 }
 
 INLINE void conv1_backward_weight_body(const float *restrict xp, long ph, long pw, long batch, long oh, long ow,
-                                       long k, long st, const float *restrict dy, float *restrict dw,
-                                       float *restrict db, long out) {
+                                       long k, long st, const float *restrict dy, const float *restrict y,
+                                       float *restrict dw, float *restrict db, long out) {
     const long taps = k * k, positions = oh * ow;
     /* Tiles of taps: 16 x 1 output vector, 13 + 12 x 2 output vectors (26 and 24 accumulators),
        else up to DTK_WEIGHT_ACCUMULATORS taps x one output vector at a time. */
@@ -209,18 +230,18 @@ INLINE void conv1_backward_weight_body(const float *restrict xp, long ph, long p
         for (long i = 0; i < (DTK_MAX_TAPS + DTK_WEIGHT_ACCUMULATORS) * DTK_MAX_OUT / 16; i++) total[i] = (dtk_v16){0};
         for (long j = 0; j < DTK_MAX_OUT / 16; j++) bias[j] = (dtk_v16){0};
         for (long s = 0; s < batch; s++) {
-            const float *xs = xp + s * ph * pw, *dr = dy + s * positions * out;
+            const float *xs = xp + s * ph * pw, *dr = dy + s * positions * out, *yr = y ? y + s * positions * out : NULL;
             if (k == 4 && out == 16) {
-                conv1_weight_sample(xs, pw, oh, ow, k, st, dr, out, 0, 16, 1, total, bias);
+                conv1_weight_sample(xs, pw, oh, ow, k, st, dr, yr, out, 0, 16, 1, total, bias);
             } else if (k == 5 && out == 32) {
-                conv1_weight_sample(xs, pw, oh, ow, k, st, dr, out, 0, 13, 2, total, bias);
-                conv1_weight_sample(xs, pw, oh, ow, k, st, dr, out, 13, 12, 2, total + 26, NULL);
+                conv1_weight_sample(xs, pw, oh, ow, k, st, dr, yr, out, 0, 13, 2, total, bias);
+                conv1_weight_sample(xs, pw, oh, ow, k, st, dr, yr, out, 13, 12, 2, total + 26, NULL);
             } else {
                 /* One output vector at a time: dy and the totals offset to outputs o0.. (out stays the row length). */
                 for (long o0 = 0; o0 < out; o0 += 16)
                     for (long t0 = 0; t0 < taps; t0 += DTK_WEIGHT_ACCUMULATORS) {
                         long tb = taps - t0 < DTK_WEIGHT_ACCUMULATORS ? taps - t0 : DTK_WEIGHT_ACCUMULATORS;
-                        conv1_weight_sample(xs, pw, oh, ow, k, st, dr + o0, out, t0, tb, 1,
+                        conv1_weight_sample(xs, pw, oh, ow, k, st, dr + o0, yr ? yr + o0 : NULL, out, t0, tb, 1,
                                             total + (o0 / 16) * (DTK_MAX_TAPS + DTK_WEIGHT_ACCUMULATORS) + t0,
                                             t0 == 0 ? bias + o0 / 16 : NULL);
                     }
@@ -238,29 +259,29 @@ INLINE void conv1_backward_weight_body(const float *restrict xp, long ph, long p
         for (long j = 0; j < out / 16; j++) for (long o = 0; o < 16; o++) db[16 * j + o] += bias[j][o];
         return;
     }
-    for (long r = 0; r < batch * oh * ow; r++) {
-        const float *dr = dy + r * out;
-        for (long o = 0; o < out; o++) db[o] += dr[o];
-    }
-    const float *dr = dy;
+    for (long r = 0; r < batch * oh * ow; r++)
+        for (long o = 0; o < out; o++) db[o] += relu_masked(dy, y, r * out + o);
+    long r = 0;
     for (long s = 0; s < batch; s++)
         for (long oy = 0; oy < oh; oy++)
-            for (long ox = 0; ox < ow; ox++, dr += out) {
+            for (long ox = 0; ox < ow; ox++, r += out) {
                 const float *corner = xp + s * ph * pw + oy * st * pw + ox * st;
-                for (long o = 0; o < out; o++)
-                    for (long t = 0; t < taps; t++) dw[o * taps + t] += dr[o] * corner[(t / k) * pw + t % k];
+                for (long o = 0; o < out; o++) {
+                    float d = relu_masked(dy, y, r + o);
+                    for (long t = 0; t < taps; t++) dw[o * taps + t] += d * corner[(t / k) * pw + t % k];
+                }
             }
 }
-#define conv1_backward_weight_call(xp, ph, pw, batch, oh, ow, k, st, dy, dw, db, out) do { \
-        if (k == 4 && st == 2 && out == 16) conv1_backward_weight_body(xp, ph, pw, batch, oh, ow, 4, 2, dy, dw, db, 16); \
-        else if (k == 5 && st == 1 && out == 32) conv1_backward_weight_body(xp, ph, pw, batch, oh, ow, 5, 1, dy, dw, db, 32); \
-        else conv1_backward_weight_body(xp, ph, pw, batch, oh, ow, k, st, dy, dw, db, out); \
+#define conv1_backward_weight_call(xp, ph, pw, batch, oh, ow, k, st, dy, y, dw, db, out) do { \
+        if (k == 4 && st == 2 && out == 16) conv1_backward_weight_body(xp, ph, pw, batch, oh, ow, 4, 2, dy, y, dw, db, 16); \
+        else if (k == 5 && st == 1 && out == 32) conv1_backward_weight_body(xp, ph, pw, batch, oh, ow, 5, 1, dy, y, dw, db, 32); \
+        else conv1_backward_weight_body(xp, ph, pw, batch, oh, ow, k, st, dy, y, dw, db, out); \
     } while (0)
 INSTANTIATE(conv1_backward_weight, (const float *xp, long ph, long pw, long batch, long oh, long ow, long k, long st,
-                                    const float *dy, long out, float *dw, float *db),
-            (xp, ph, pw, batch, oh, ow, k, st, dy, dw, db, out))
+                                    const float *dy, const float *y, long out, float *dw, float *db),
+            (xp, ph, pw, batch, oh, ow, k, st, dy, y, dw, db, out))
 void dtk_conv1_backward_weight(const float *xp, long ph, long pw, long batch, long oh, long ow, long k, long st,
-                               const float *dy, long out, float *dw, float *db) {
+                               const float *dy, const float *y, long out, float *dw, float *db) {
     if (k * k > DTK_MAX_TAPS) abort();   /* a caller's error: Conv2d checks */
-    DISPATCH(conv1_backward_weight, (xp, ph, pw, batch, oh, ow, k, st, dy, out, dw, db));
+    DISPATCH(conv1_backward_weight, (xp, ph, pw, batch, oh, ow, k, st, dy, y, out, dw, db));
 }

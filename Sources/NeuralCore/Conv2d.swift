@@ -222,7 +222,13 @@ public final class Conv2d: ReLUFusable {
         let positions = outputShape.height * outputShape.width, k = patch
         let n = inputShape.count, c = inChannels, cs = channelStride, taps = kernel * kernel
         var dy = dy
-        if appliesReLU {
+        // The one-channel kernels mask dy by y as they read it: always for the weight gradient,
+        // and for the input gradient when each position has one vector of outputs (16). With
+        // more (the 5x5 -> 32 layer of cnn-large, whose 12.8 MB of y and dy stream from memory)
+        // the separate masking pass measured faster: 7.8% of a PGD-10 step against 9.4%.
+        let masksInKernel = appliesReLU && padsInput && (dx == nil || outChannels <= 16)
+        let reluOutput: UnsafePointer<Float>? = masksInKernel ? y : nil
+        if appliesReLU && !masksInKernel {
             // dy is dL/d(ReLU output): masked with y > 0 first.
             reserve(batch: batch)
             ReLU.mask(dy, by: y, into: masked!.pointer, rows: 1, width: batch * outputShape.count)
@@ -235,7 +241,7 @@ public final class Conv2d: ReLUFusable {
                     reserve(batch: batch)
                     pad(x, batch: batch)
                     dtk_conv1_backward_weight(padded!.pointer, paddedHeight, paddedWidth, batch, outputShape.height,
-                                              outputShape.width, kernel, stride, dy, outChannels, dw, db)
+                                              outputShape.width, kernel, stride, dy, reluOutput, outChannels, dw, db)
                 } else {
                     dwPermuted.zero()
                     dtk_conv_backward_weight(x, n, batch, offsets.baseAddress, positions, taps, c, dy, outChannels,
@@ -250,8 +256,8 @@ public final class Conv2d: ReLUFusable {
                 if paddedSize(batch) > (paddedGradient?.count ?? 0) { paddedGradient = FloatBuffer(count: paddedSize(batch)) }
                 let dxp = paddedGradient!.pointer
                 dxp.update(repeating: 0, count: paddedSize(batch))
-                dtk_conv1_backward_input(dy, batch, outputShape.height, outputShape.width, kernel, stride, w, outChannels,
-                                         dxp, paddedHeight, paddedWidth)
+                dtk_conv1_backward_input(dy, reluOutput, batch, outputShape.height, outputShape.width, kernel, stride, w,
+                                         outChannels, dxp, paddedHeight, paddedWidth)
                 dtk_unpad_images(dxp, batch, inputShape.height, inputShape.width, padding, dx)
             } else {
                 dx.update(repeating: 0, count: batch * n)

@@ -44,17 +44,18 @@ void dtk_unpad_images(const float *xp, long batch, long h, long w, long pad, flo
 void dtk_conv1_forward(const float *xp, long ph, long pw, long batch, long oh, long ow, long k, long st,
                        const float *wt, const float *b, long out, float *y);
 
-/* Its input gradient: dxp[s*ph*pw + corner + ky*pw + kx] += sum_o dy[((s*oh + oy)*ow + ox)*out + o] * w[o*taps + t]
+/* Its input gradient: dxp[s*ph*pw + corner + ky*pw + kx] += sum_o g[((s*oh + oy)*ow + ox)*out + o] * w[o*taps + t]
    (w: out x taps, PyTorch's layout for one input channel), into a padded dx (the padding
-   receives the sums of padding taps). */
-void dtk_conv1_backward_input(const float *dy, long batch, long oh, long ow, long k, long st, const float *w,
-                              long out, float *dxp, long ph, long pw);
+   receives the sums of padding taps). g is dy, or with y (the output of a ReLU that follows,
+   else NULL) dy masked as dtk_relu_mask does: y > 0 ? dy : 0*dy. */
+void dtk_conv1_backward_input(const float *dy, const float *y, long batch, long oh, long ow, long k, long st,
+                              const float *w, long out, float *dxp, long ph, long pw);
 
-/* Weight and bias gradients (w: out x taps), accumulated:
-   dw[o*taps + t] += sum_{s,oy,ox} dy[((s*oh + oy)*ow + ox)*out + o] * xp[s*ph*pw + corner + ky*pw + kx],
-   db[o] += sum_{s,oy,ox} dy[...]. */
+/* Weight and bias gradients (w: out x taps), accumulated, with g as above:
+   dw[o*taps + t] += sum_{s,oy,ox} g[((s*oh + oy)*ow + ox)*out + o] * xp[s*ph*pw + corner + ky*pw + kx],
+   db[o] += sum_{s,oy,ox} g[...]. */
 void dtk_conv1_backward_weight(const float *xp, long ph, long pw, long batch, long oh, long ow, long k, long st,
-                               const float *dy, long out, float *dw, float *db);
+                               const float *dy, const float *y, long out, float *dw, float *db);
 
 /* Weight and bias gradients of an hwc convolution, c a multiple of 16 and at most 64, accumulated:
    dwp[(o*taps + t)*c + ci] += sum_{s,p} dy[(s*positions + p)*out + o] * x[s*sampleStride + off[p*taps + t] + ci]
