@@ -75,8 +75,44 @@ INLINE void conv_forward_body(const float *restrict x, long ss, long batch, cons
         }
     }
 }
+/* The same with explicit vector accumulators, out = 16*OV, NQ positions at a time (NQ*OV = 16
+   accumulators: two FMA units of latency 4 want at least 8 independent chains, and each weight
+   vector loaded serves NQ positions). The float-array kernel above keeps 4 positions: at 8 its
+   arrays no longer fit in registers and the compiler spills them (cnn-small 5x slower). Same
+   sums in the same order. */
+INLINE void conv_forward_vectors(const float *restrict x, long ss, long batch, const int32_t *restrict off,
+                                 long positions, const float *restrict wt, const float *restrict b,
+                                 float *restrict y, long taps, long c, long out, const long OV, const long NQ) {
+    dtk_v16 bias[DTK_MAX_OUT / 16];
+    UNROLL for (long j = 0; j < OV; j++) memcpy(&bias[j], b + 16 * j, sizeof(dtk_v16));
+    for (long s = 0; s < batch; s++) {
+        const float *xs = x + s * ss;
+        for (long p0 = 0; p0 < positions; p0 += NQ) {
+            long np = positions - p0 < NQ ? positions - p0 : NQ;
+            dtk_v16 acc[16];
+            UNROLL for (long q = 0; q < NQ; q++) UNROLL for (long j = 0; j < OV; j++) acc[q * OV + j] = bias[j];
+            for (long t = 0; t < taps; t++) {
+                const float *src[16];
+                UNROLL for (long q = 0; q < NQ; q++) {
+                    int32_t k = q < np ? off[(p0 + q) * taps + t] : -1;
+                    src[q] = k < 0 ? dtk_zeros : xs + k;
+                }
+                for (long ci = 0; ci < c; ci++) {
+                    dtk_v16 w[DTK_MAX_OUT / 16];
+                    UNROLL for (long j = 0; j < OV; j++) memcpy(&w[j], wt + (t * c + ci) * out + 16 * j, sizeof(dtk_v16));
+                    UNROLL for (long q = 0; q < NQ; q++) {
+                        float v = src[q][ci];
+                        UNROLL for (long j = 0; j < OV; j++) acc[q * OV + j] += v * w[j];
+                    }
+                }
+            }
+            for (long q = 0; q < np; q++)
+                for (long j = 0; j < OV; j++) memcpy(y + (s * positions + p0 + q) * out + 16 * j, &acc[q * OV + j], sizeof(dtk_v16));
+        }
+    }
+}
 #define conv_forward_call(x, ss, batch, off, positions, wt, b, y, taps, c, out) do { \
-        if (taps == 16 && c == 16 && out == 32) conv_forward_body(x, ss, batch, off, positions, wt, b, y, 16, 16, 32); \
+        if (taps == 16 && c == 16 && out == 32) conv_forward_vectors(x, ss, batch, off, positions, wt, b, y, 16, 16, 32, 2, 8); \
         else if (taps == 25 && c == 32 && out == 64) conv_forward_body(x, ss, batch, off, positions, wt, b, y, 25, 32, 64); \
         else conv_forward_body(x, ss, batch, off, positions, wt, b, y, taps, c, out); \
     } while (0)
