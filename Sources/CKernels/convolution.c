@@ -161,8 +161,44 @@ INLINE void conv_backward_input_body(const float *restrict dy, long batch, const
         }
     }
 }
+/* The same for 16 channels and a multiple of 4 taps, with explicit vector accumulators: four
+   positions and four taps at a time (16 independent chains instead of 8; each broadcast dy value
+   serves four weight vectors). The four taps' patch gradients are added to dx as the kernel
+   above adds them (tap pairs, then positions, then the pair's two taps), so dx gets the same sums
+   in the same order. */
+INLINE void conv16_backward_input_body(const float *restrict dy, long batch, const int32_t *restrict off,
+                                       long positions, const float *restrict wb, float *restrict dx, long ss,
+                                       long taps, long out) {
+    for (long s = 0; s < batch; s++) {
+        float *dxs = dx + s * ss;
+        for (long p0 = 0; p0 < positions; p0 += DTK_BLOCK) {
+            long np = positions - p0 < DTK_BLOCK ? positions - p0 : DTK_BLOCK;
+            const float *dr[DTK_BLOCK];
+            UNROLL for (long q = 0; q < DTK_BLOCK; q++) dr[q] = dy + (s * positions + p0 + (q < np ? q : 0)) * out;
+            for (long t = 0; t < taps; t += 4) {
+                dtk_v16 g[4][DTK_BLOCK];
+                UNROLL for (long j = 0; j < 4; j++) UNROLL for (long q = 0; q < DTK_BLOCK; q++) g[j][q] = (dtk_v16){0};
+                for (long o = 0; o < out; o++) {
+                    dtk_v16 w[4];
+                    UNROLL for (long j = 0; j < 4; j++) memcpy(&w[j], wb + ((t + j) * out + o) * 16, sizeof(dtk_v16));
+                    UNROLL for (long q = 0; q < DTK_BLOCK; q++) {
+                        float d = dr[q][o];
+                        UNROLL for (long j = 0; j < 4; j++) g[j][q] += d * w[j];
+                    }
+                }
+                UNROLL for (long j = 0; j < 4; j += 2) {
+                    for (long q = 0; q < np; q++) {
+                        int32_t k0 = off[(p0 + q) * taps + t + j], k1 = off[(p0 + q) * taps + t + j + 1];
+                        if (k0 >= 0) { dtk_v16 v; memcpy(&v, dxs + k0, 64); v += g[j][q]; memcpy(dxs + k0, &v, 64); }
+                        if (k1 >= 0) { dtk_v16 v; memcpy(&v, dxs + k1, 64); v += g[j + 1][q]; memcpy(dxs + k1, &v, 64); }
+                    }
+                }
+            }
+        }
+    }
+}
 #define conv_backward_input_call(dy, batch, off, positions, wb, dx, ss, taps, c, out) do { \
-        if (taps == 16 && c == 16 && out == 32) conv_backward_input_body(dy, batch, off, positions, wb, dx, ss, 16, 16, 32); \
+        if (taps == 16 && c == 16 && out == 32) conv16_backward_input_body(dy, batch, off, positions, wb, dx, ss, 16, 32); \
         else if (taps == 25 && c == 32 && out == 64) conv_backward_input_body(dy, batch, off, positions, wb, dx, ss, 25, 32, 64); \
         else conv_backward_input_body(dy, batch, off, positions, wb, dx, ss, taps, c, out); \
     } while (0)
