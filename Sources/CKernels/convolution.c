@@ -47,7 +47,7 @@ void dtk_col2im(const float *src, long ss, long count, const int32_t *off, long 
 static const float dtk_zeros[DTK_MAX_CHANNELS];
 INLINE void conv_forward_body(const float *restrict x, long ss, long batch, const int32_t *restrict off,
                               long positions, const float *restrict wt, const float *restrict b,
-                              float *restrict y, long taps, long c, long out) {
+                              float *restrict y, long taps, long c, long out, int relu) {
     for (long s = 0; s < batch; s++) {
         const float *xs = x + s * ss;
         for (long p0 = 0; p0 < positions; p0 += DTK_BLOCK) {
@@ -70,7 +70,8 @@ INLINE void conv_forward_body(const float *restrict x, long ss, long batch, cons
             }
             for (long q = 0; q < np; q++) {
                 float *yr = y + (s * positions + p0 + q) * out;
-                for (long o = 0; o < out; o++) yr[o] = acc[q][o];
+                if (relu) for (long o = 0; o < out; o++) yr[o] = relu_of(acc[q][o]);
+                else for (long o = 0; o < out; o++) yr[o] = acc[q][o];
             }
         }
     }
@@ -82,7 +83,8 @@ INLINE void conv_forward_body(const float *restrict x, long ss, long batch, cons
    sums in the same order. */
 INLINE void conv_forward_vectors(const float *restrict x, long ss, long batch, const int32_t *restrict off,
                                  long positions, const float *restrict wt, const float *restrict b,
-                                 float *restrict y, long taps, long c, long out, const long OV, const long NQ) {
+                                 float *restrict y, long taps, long c, long out, int relu, const long OV,
+                                 const long NQ) {
     dtk_v16 bias[DTK_MAX_OUT / 16];
     UNROLL for (long j = 0; j < OV; j++) memcpy(&bias[j], b + 16 * j, sizeof(dtk_v16));
     for (long s = 0; s < batch; s++) {
@@ -106,23 +108,25 @@ INLINE void conv_forward_vectors(const float *restrict x, long ss, long batch, c
                     }
                 }
             }
+            if (relu)
+                UNROLL for (long i = 0; i < NQ * OV; i++) UNROLL for (int l = 0; l < 16; l++) acc[i][l] = relu_of(acc[i][l]);
             for (long q = 0; q < np; q++)
                 for (long j = 0; j < OV; j++) memcpy(y + (s * positions + p0 + q) * out + 16 * j, &acc[q * OV + j], sizeof(dtk_v16));
         }
     }
 }
-#define conv_forward_call(x, ss, batch, off, positions, wt, b, y, taps, c, out) do { \
-        if (taps == 16 && c == 16 && out == 32) conv_forward_vectors(x, ss, batch, off, positions, wt, b, y, 16, 16, 32, 2, 8); \
-        else if (taps == 25 && c == 32 && out == 64) conv_forward_body(x, ss, batch, off, positions, wt, b, y, 25, 32, 64); \
-        else conv_forward_body(x, ss, batch, off, positions, wt, b, y, taps, c, out); \
+#define conv_forward_call(x, ss, batch, off, positions, wt, b, y, taps, c, out, relu) do { \
+        if (taps == 16 && c == 16 && out == 32) conv_forward_vectors(x, ss, batch, off, positions, wt, b, y, 16, 16, 32, relu, 2, 8); \
+        else if (taps == 25 && c == 32 && out == 64) conv_forward_body(x, ss, batch, off, positions, wt, b, y, 25, 32, 64, relu); \
+        else conv_forward_body(x, ss, batch, off, positions, wt, b, y, taps, c, out, relu); \
     } while (0)
 INSTANTIATE(conv_forward, (const float *x, long ss, long batch, const int32_t *off, long positions, long taps, long c,
-                           const float *wt, const float *b, long out, float *y),
-            (x, ss, batch, off, positions, wt, b, y, taps, c, out))
+                           const float *wt, const float *b, long out, int relu, float *y),
+            (x, ss, batch, off, positions, wt, b, y, taps, c, out, relu))
 void dtk_conv_forward(const float *x, long ss, long batch, const int32_t *off, long positions, long taps, long c,
-                      const float *wt, const float *b, long out, float *y) {
+                      const float *wt, const float *b, long out, int relu, float *y) {
     if (out > DTK_MAX_OUT || c > DTK_MAX_CHANNELS) abort();   /* a caller's error: Conv2d checks */
-    DISPATCH(conv_forward, (x, ss, batch, off, positions, taps, c, wt, b, out, y));
+    DISPATCH(conv_forward, (x, ss, batch, off, positions, taps, c, wt, b, out, relu, y));
 }
 
 /* Its input gradient, four positions and two taps at a time, so each broadcast dy value serves

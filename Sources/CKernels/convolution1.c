@@ -43,10 +43,10 @@ void dtk_unpad_images(const float *xp, long batch, long h, long w, long pad, flo
 }
 
 /* y[((s*oh + oy)*ow + ox)*out + o] = b[o] + sum_t corner[ky*pw + kx] * wt[t*out + o], out a
-   multiple of 16 (OV vectors). */
+   multiple of 16 (OV vectors); with relu, rectified as it is stored. */
 INLINE void conv1_forward_vectors(const float *restrict xp, long ph, long pw, long batch, long oh, long ow,
                                   long k, long st, const float *restrict wt, const float *restrict b,
-                                  float *restrict y, long out, const long OV) {
+                                  float *restrict y, long out, int relu, const long OV) {
     dtk_v16 bias[DTK_MAX_OUT / 16];
     for (long j = 0; j < OV; j++) memcpy(&bias[j], b + 16 * j, sizeof(dtk_v16));
     for (long s = 0; s < batch; s++) {
@@ -69,6 +69,9 @@ INLINE void conv1_forward_vectors(const float *restrict xp, long ph, long pw, lo
                         }
                     }
                 }
+                if (relu)
+                    UNROLL for (long q = 0; q < DTK_POSITIONS; q++) UNROLL for (long j = 0; j < OV; j++)
+                        UNROLL for (int l = 0; l < 16; l++) acc[q][j][l] = relu_of(acc[q][j][l]);
                 UNROLL for (long q = 0; q < DTK_POSITIONS; q++) {
                     if (q >= np) break;
                     UNROLL for (long j = 0; j < OV; j++) memcpy(yr + (ox0 + q) * out + 16 * j, &acc[q][j], sizeof(dtk_v16));
@@ -80,9 +83,9 @@ INLINE void conv1_forward_vectors(const float *restrict xp, long ph, long pw, lo
 
 INLINE void conv1_forward_body(const float *restrict xp, long ph, long pw, long batch, long oh, long ow,
                                long k, long st, const float *restrict wt, const float *restrict b,
-                               float *restrict y, long out) {
+                               float *restrict y, long out, int relu) {
     if (out % 16 == 0) {
-        conv1_forward_vectors(xp, ph, pw, batch, oh, ow, k, st, wt, b, y, out, out / 16);
+        conv1_forward_vectors(xp, ph, pw, batch, oh, ow, k, st, wt, b, y, out, relu, out / 16);
         return;
     }
     for (long s = 0; s < batch; s++) {
@@ -96,25 +99,25 @@ INLINE void conv1_forward_body(const float *restrict xp, long ph, long pw, long 
                     for (long o = 0; o < out; o++) acc[o] += v * wt[t * out + o];
                 }
                 float *yr = y + ((s * oh + oy) * ow + ox) * out;
-                for (long o = 0; o < out; o++) yr[o] = acc[o];
+                for (long o = 0; o < out; o++) yr[o] = relu ? relu_of(acc[o]) : acc[o];
             }
         }
     }
 }
 /* The models' shapes with their constants known, so the tap loops unroll and the distances
    become immediates. */
-#define conv1_forward_call(xp, ph, pw, batch, oh, ow, k, st, wt, b, y, out) do { \
-        if (k == 4 && st == 2 && out == 16) conv1_forward_body(xp, ph, pw, batch, oh, ow, 4, 2, wt, b, y, 16); \
-        else if (k == 5 && st == 1 && out == 32) conv1_forward_body(xp, ph, pw, batch, oh, ow, 5, 1, wt, b, y, 32); \
-        else conv1_forward_body(xp, ph, pw, batch, oh, ow, k, st, wt, b, y, out); \
+#define conv1_forward_call(xp, ph, pw, batch, oh, ow, k, st, wt, b, y, out, relu) do { \
+        if (k == 4 && st == 2 && out == 16) conv1_forward_body(xp, ph, pw, batch, oh, ow, 4, 2, wt, b, y, 16, relu); \
+        else if (k == 5 && st == 1 && out == 32) conv1_forward_body(xp, ph, pw, batch, oh, ow, 5, 1, wt, b, y, 32, relu); \
+        else conv1_forward_body(xp, ph, pw, batch, oh, ow, k, st, wt, b, y, out, relu); \
     } while (0)
 INSTANTIATE(conv1_forward, (const float *xp, long ph, long pw, long batch, long oh, long ow, long k, long st,
-                            const float *wt, const float *b, long out, float *y),
-            (xp, ph, pw, batch, oh, ow, k, st, wt, b, y, out))
+                            const float *wt, const float *b, long out, int relu, float *y),
+            (xp, ph, pw, batch, oh, ow, k, st, wt, b, y, out, relu))
 void dtk_conv1_forward(const float *xp, long ph, long pw, long batch, long oh, long ow, long k, long st,
-                       const float *wt, const float *b, long out, float *y) {
+                       const float *wt, const float *b, long out, int relu, float *y) {
     if (k * k > DTK_MAX_TAPS || out > DTK_MAX_OUT || DTK_POSITIONS * st + k > DTK_PAD_SLACK) abort();   /* Conv2d checks */
-    DISPATCH(conv1_forward, (xp, ph, pw, batch, oh, ow, k, st, wt, b, out, y));
+    DISPATCH(conv1_forward, (xp, ph, pw, batch, oh, ow, k, st, wt, b, out, relu, y));
 }
 
 /* Its input gradient into a padded dx: g[t] = sum_o dy[p*out + o] * w[o*taps + t] for each

@@ -36,6 +36,9 @@
 #define INSTANTIATE_RETURNING(type, name, params, args) static type name##_base params { return name##_body args; }
 #endif
 #define INLINE static inline __attribute__((always_inline))
+/* dtk_relu's expression (0 >= v ? 0 : v: NaN stays NaN, -0 becomes 0), for the kernels that
+   rectify their output as they store it. */
+INLINE float relu_of(float v) { return 0.0f >= v ? 0.0f : v; }
 /* Before a loop whose trip count is a constant where the body is specialised: unroll it fully,
    so that accumulator arrays indexed by it live in vector registers instead of on the stack
    (left alone, clang keeps such loops rolled and every FMA loads and stores its accumulator). */

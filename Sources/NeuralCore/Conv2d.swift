@@ -13,7 +13,8 @@ import CKernels
 /// inputs each (ky, kx) tap is one contiguous run of `in` floats; W′ is W permuted to that
 /// order (a copy of out·K floats per pass), and dW′ is permuted back into dW.
 /// With `appliesReLU` (a ReLU follows, see `ReLUFusable`) y is rectified in the bias pass, or by
-/// the direct kernels' caller a few samples at a time while they are in cache.
+/// the direct kernels as they store it; their backward passes mask dy as they read it where
+/// that measured faster (see `backward`).
 public final class Conv2d: ReLUFusable {
     /// How the forward pass and the input gradient are computed. The models' convolutions make
     /// thin GEMMs (N = 16 to 64 output channels, K = 16 to 800), where unrolling the patches and
@@ -185,22 +186,16 @@ public final class Conv2d: ReLUFusable {
             let wt = wTransposed.pointer
             for o in 0..<outChannels { for t in 0..<k { wt[t * outChannels + o] = wPermuted.pointer[o * k + t] } }
             GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
-            // With the ReLU, about 256 KiB of output at a time, rectified while in cache.
-            let step = appliesReLU ? max(1, (256 << 10) / (outputShape.count * 4)) : batch
-            let n = inputShape.count, m = outputShape.count
-            if padsInput { pad(x, batch: batch) }
-            let ph = paddedHeight, pw = paddedWidth, oh = outputShape.height, ow = outputShape.width
-            tapOffset.withUnsafeBufferPointer { offsets in
-                for s0 in Swift.stride(from: 0, to: batch, by: step) {
-                    let count = min(step, batch - s0), xs = x + s0 * n, ys = y + s0 * m
-                    if inChannels == 1 {
-                        dtk_conv1_forward(padded!.pointer + s0 * ph * pw, ph, pw, count, oh, ow, kernel, stride,
-                                          wt, b, outChannels, ys)
-                    } else {
-                        dtk_conv_forward(xs, n, count, offsets.baseAddress, positions, kernel * kernel, inChannels,
-                                         wt, b, outChannels, ys)
-                    }
-                    if appliesReLU { dtk_relu(ys, ys, count * m) }
+            // The kernels rectify y as they store it when the ReLU is applied here.
+            let relu: Int32 = appliesReLU ? 1 : 0
+            if padsInput {
+                pad(x, batch: batch)
+                dtk_conv1_forward(padded!.pointer, paddedHeight, paddedWidth, batch, outputShape.height,
+                                  outputShape.width, kernel, stride, wt, b, outChannels, relu, y)
+            } else {
+                tapOffset.withUnsafeBufferPointer { offsets in
+                    dtk_conv_forward(x, inputShape.count, batch, offsets.baseAddress, positions, kernel * kernel,
+                                     inChannels, wt, b, outChannels, relu, y)
                 }
             }
             return

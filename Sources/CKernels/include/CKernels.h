@@ -40,9 +40,9 @@ void dtk_pad_images(const float *x, long batch, long h, long w, long pad, float 
 void dtk_unpad_images(const float *xp, long batch, long h, long w, long pad, float *x);
 
 /* y[((s*oh + oy)*ow + ox)*out + o] = b[o] + sum_t xp[s*ph*pw + corner + ky*pw + kx] * wt[t*out + o]
-   (wt: taps x out, the weight transposed). */
+   (wt: taps x out, the weight transposed); with relu, rectified as dtk_relu does. */
 void dtk_conv1_forward(const float *xp, long ph, long pw, long batch, long oh, long ow, long k, long st,
-                       const float *wt, const float *b, long out, float *y);
+                       const float *wt, const float *b, long out, int relu, float *y);
 
 /* Its input gradient: dxp[s*ph*pw + corner + ky*pw + kx] += sum_o g[((s*oh + oy)*ow + ox)*out + o] * w[o*taps + t]
    (w: out x taps, PyTorch's layout for one input channel), into a padded dx (the padding
@@ -65,9 +65,9 @@ void dtk_conv_backward_weight(const float *x, long sampleStride, long batch, con
 
 /* Direct convolution of an hwc input of c channels (c <= 64, out <= 64), without unrolling:
    y[(s*positions + p)*out + o] = b[o] + sum_{t, ci} x[s*sampleStride + off[p*taps + t] + ci] * wt[(t*c + ci)*out + o]
-   (wt: (taps*c) x out). */
+   (wt: (taps*c) x out); with relu, rectified as dtk_relu does. */
 void dtk_conv_forward(const float *x, long sampleStride, long batch, const int32_t *off, long positions,
-                      long taps, long c, const float *wt, const float *b, long out, float *y);
+                      long taps, long c, const float *wt, const float *b, long out, int relu, float *y);
 
 /* Its input gradient: dx[s*sampleStride + off[p*taps + t] + ci] += sum_o dy[(s*positions + p)*out + o] * wb[(t*out + o)*c + ci]
    (wb: the weight as (taps, out, c)). dx is accumulated, not overwritten. */
