@@ -320,6 +320,63 @@ INLINE void transpose_each_body(const float *restrict x, float *restrict y, long
 }
 #define transpose_each_call transpose_each_body
 INSTANTIATE(transpose_each, (const float *x, float *y, long batch, long rows, long cols), (x, y, batch, rows, cols))
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* With AVX-512: 16 x 16 tiles transposed in registers (16 contiguous loads, 64 shuffles, 16
+   contiguous stores), the rows and columns that do not fill a tile by the loop above. */
+static inline AVX512 __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {   /* t[2i] = a0 b0 a1 b1 | a4 b4 a5 b5 | ..., t[2i+1] = a2 b2 a3 b3 | ... */
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {   /* r[4g + m]: rows 4g..4g+3 of columns m, m+4, m+8, m+12 */
+        __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+        r[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int m = 0; m < 4; m++) {   /* 128-bit lanes: rows 0-7 and 8-15 of columns m, m+8 and m+4, m+12 */
+        t[m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88);
+        t[4 + m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xdd);
+        t[8 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88);
+        t[12 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xdd);
+    }
+    for (int m = 0; m < 4; m++) {   /* r[c] = column c */
+        r[m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0x88);
+        r[8 + m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0xdd);
+        r[4 + m] = _mm512_shuffle_f32x4(t[4 + m], t[12 + m], 0x88);
+        r[12 + m] = _mm512_shuffle_f32x4(t[4 + m], t[12 + m], 0xdd);
+    }
+}
+static AVX512 void transpose_each_tiles(const float *restrict x, float *restrict y, long batch, long rows, long cols) {
+    for (long s = 0; s < batch; s++) {
+        const float *xs = x + s * rows * cols;
+        float *ys = y + s * rows * cols;
+        long i0 = 0;
+        for (; i0 + 16 <= rows; i0 += 16) {
+            long j0 = 0;
+            for (; j0 + 16 <= cols; j0 += 16) {
+                __m512 r[16];
+                for (int k = 0; k < 16; k++) r[k] = _mm512_loadu_ps(xs + (i0 + k) * cols + j0);
+                transpose16(r);
+                for (int k = 0; k < 16; k++) _mm512_storeu_ps(ys + (j0 + k) * rows + i0, r[k]);
+            }
+            for (long j = j0; j < cols; j++)
+                for (long i = i0; i < i0 + 16; i++) ys[j * rows + i] = xs[i * cols + j];
+        }
+        for (long j = 0; j < cols; j++)
+            for (long i = i0; i < rows; i++) ys[j * rows + i] = xs[i * cols + j];
+    }
+}
+#endif
+
 void dtk_transpose_each(const float *x, float *y, long batch, long rows, long cols) {
+#if defined(__x86_64__)
+    if (dtk_vector_level() == 2) { transpose_each_tiles(x, y, batch, rows, cols); return; }
+#endif
     DISPATCH(transpose_each, (x, y, batch, rows, cols));
 }

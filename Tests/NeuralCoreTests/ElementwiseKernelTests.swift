@@ -148,7 +148,7 @@ final class ElementwiseKernelTests: XCTestCase {
 
 extension ElementwiseKernelTests {
     func testLayoutTransposesRoundTrip() {
-        for (hw, c) in [(49, 32), (49, 64), (9, 3), (1, 17)] {
+        for (hw, c) in [(49, 32), (49, 64), (16, 16), (40, 24), (9, 3), (1, 17)] {
             let batch = 3, n = hw * c
             let x = (0..<batch * n).map { Float($0) }
             var expected = [Float](repeating: 0, count: x.count)
