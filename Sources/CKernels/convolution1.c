@@ -16,16 +16,14 @@
 #define DTK_POSITIONS 8
 
 /* The backward kernels take dy = dL/d(ReLU output) and, when a ReLU follows the convolution, its
-   output y (else NULL), and mask dy as they read it, with ReLU.mask's expression (y > 0 ? dy :
-   0*dy, so NaN and infinity in dy still reach the gradients): the masked gradient is never
+   output y (else NULL), and mask dy as they read it (relu_mask_of): the masked gradient is never
    written out and read back. */
 INLINE float relu_masked(const float *restrict dy, const float *restrict y, long i) {
-    float g = dy[i];
-    return y ? (y[i] > 0.0f ? g : 0.0f * g) : g;
+    return y ? relu_mask_of(dy[i], y[i]) : dy[i];
 }
 INLINE void relu_masked_vector(dtk_v16 *r, const float *restrict dy, const float *restrict y) {
     memcpy(r, dy, sizeof *r);
-    if (y) UNROLL for (int l = 0; l < 16; l++) (*r)[l] = y[l] > 0.0f ? (*r)[l] : 0.0f * (*r)[l];
+    if (y) UNROLL for (int l = 0; l < 16; l++) (*r)[l] = relu_mask_of((*r)[l], y[l]);
 }
 
 void dtk_pad_images(const float *x, long batch, long h, long w, long pad, float *xp) {
@@ -138,7 +136,7 @@ INLINE void conv1_backward_input_body(const float *restrict dy, const float *res
                     dr[q] = dy + r;
                     if (!y) continue;
                     const float *src = dy + r, *yq = y + r;
-                    for (long o = 0; o < out; o++) { float d = src[o]; masked[q][o] = yq[o] > 0.0f ? d : 0.0f * d; }
+                    for (long o = 0; o < out; o++) masked[q][o] = relu_mask_of(src[o], yq[o]);
                     dr[q] = masked[q];
                 }
                 if (taps == 16) {

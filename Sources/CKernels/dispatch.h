@@ -36,9 +36,13 @@
 #define INSTANTIATE_RETURNING(type, name, params, args) static type name##_base params { return name##_body args; }
 #endif
 #define INLINE static inline __attribute__((always_inline))
-/* dtk_relu's expression (0 >= v ? 0 : v: NaN stays NaN, -0 becomes 0), for the kernels that
-   rectify their output as they store it. */
+/* ReLU (0 >= v ? 0 : v: NaN stays NaN, -0 becomes 0), for dtk_relu, the bias passes and the
+   kernels that rectify their output as they store it. */
 INLINE float relu_of(float v) { return 0.0f >= v ? 0.0f : v; }
+/* dL/d(ReLU input) from dL/d(ReLU output) g and the ReLU's output y (y > 0 ? g : 0*g, so NaN
+   and infinity in g still reach the gradients), for dtk_relu_mask and the kernels that mask dy
+   as they read it. */
+INLINE float relu_mask_of(float g, float y) { return y > 0.0f ? g : 0.0f * g; }
 /* Before a loop whose trip count is a constant where the body is specialised: unroll it fully,
    so that accumulator arrays indexed by it live in vector registers instead of on the stack
    (left alone, clang keeps such loops rolled and every FMA loads and stores its accumulator). */

@@ -175,7 +175,7 @@ INLINE void transpose_add_bias_body(const float *restrict yt, long rows, long co
                 float *out = y + i * rows + j0;
                 const float *in = yt + j0 * cols + i;
                 if (relu) {
-                    for (long j = 0; j < nj; j++) { float v = in[j * cols] + b[j0 + j]; out[j] = 0.0f >= v ? 0.0f : v; }
+                    for (long j = 0; j < nj; j++) { float v = in[j * cols] + b[j0 + j]; out[j] = relu_of(v); }
                 } else {
                     for (long j = 0; j < nj; j++) out[j] = in[j * cols] + b[j0 + j];
                 }
@@ -199,7 +199,7 @@ INLINE void add_bias_body(float *y, long rows, long cols, const float *restrict 
     if (relu) {
         for (long r = 0; r < rows; r++) {
             float *row = y + r * cols;
-            for (long j = 0; j < cols; j++) { float v = row[j] + b[j]; row[j] = 0.0f >= v ? 0.0f : v; }
+            for (long j = 0; j < cols; j++) { float v = row[j] + b[j]; row[j] = relu_of(v); }
         }
     } else {
         for (long r = 0; r < rows; r++) {
@@ -218,11 +218,11 @@ void dtk_add_bias(float *y, long rows, long cols, const float *b, int relu) {
    check the distance at run time and take its scalar loop for y == x. */
 INLINE void relu_body(const float *x, float *y, long n) {
     if (x == y) {
-        for (long i = 0; i < n; i++) { float v = y[i]; y[i] = 0.0f >= v ? 0.0f : v; }
+        for (long i = 0; i < n; i++) y[i] = relu_of(y[i]);
     } else {
         const float *restrict in = x;
         float *restrict out = y;
-        for (long i = 0; i < n; i++) { float v = in[i]; out[i] = 0.0f >= v ? 0.0f : v; }
+        for (long i = 0; i < n; i++) out[i] = relu_of(in[i]);
     }
 }
 #define relu_call relu_body
@@ -236,15 +236,14 @@ INLINE void relu_mask_body(const float *dy, const float *restrict y, float *dz, 
             const float *g = dy + r * width, *yr = y + r * width;
             float *out = dz + r * width;
             for (long j = 0; j < width; j++) {
-                float gj = g[j];
-                float m = yr[j] > 0.0f ? gj : 0.0f * gj;
+                float m = relu_mask_of(g[j], yr[j]);
                 out[j] = m;
                 sums[j] += m;
             }
         }
     } else {
         long n = rows * width;
-        for (long i = 0; i < n; i++) { float gi = dy[i]; dz[i] = y[i] > 0.0f ? gi : 0.0f * gi; }
+        for (long i = 0; i < n; i++) dz[i] = relu_mask_of(dy[i], y[i]);
     }
 }
 #define relu_mask_call relu_mask_body

@@ -136,6 +136,15 @@ public final class Conv2d: ReLUFusable {
     private var padsInput: Bool { lowering == .direct && inChannels == 1 }
     private func paddedSize(_ batch: Int) -> Int { batch * paddedHeight * paddedWidth + Int(DTK_PAD_SLACK) }
 
+    /// Whether the one-channel kernels mask dy by the ReLU's output y as they read it, instead of
+    /// a separate pass into `masked`: always for the weight gradient, and for the input gradient
+    /// when each position has one vector of outputs (16). With more (the 5x5 -> 32 layer of
+    /// cnn-large, whose 12.8 MB of y and dy stream from memory) the separate pass measured
+    /// faster: 7.8% of a PGD-10 step against 9.4%.
+    private func masksInKernel(inputGradient: Bool) -> Bool {
+        appliesReLU && padsInput && (!inputGradient || outChannels <= 16)
+    }
+
     /// Sizes the unrolled-patch buffers, when some pass unrolls: `col` for the GEMM forward pass
     /// or weight gradient, `dcol` for the GEMM input gradient; and the padded images of the
     /// one-channel direct kernels.
@@ -145,7 +154,9 @@ public final class Conv2d: ReLUFusable {
         if (lowering == .gemm || !directWeightGradient) && size > (col?.count ?? 0) { col = FloatBuffer(count: size) }
         if lowering == .gemm && size > (dcol?.count ?? 0) { dcol = FloatBuffer(count: size) }
         if padsInput && paddedSize(batch) > (padded?.count ?? 0) { padded = FloatBuffer(count: paddedSize(batch)) }
-        if appliesReLU && batch * outputShape.count > (masked?.count ?? 0) { masked = FloatBuffer(count: batch * outputShape.count) }
+        if appliesReLU && !masksInKernel(inputGradient: true) && batch * outputShape.count > (masked?.count ?? 0) {
+            masked = FloatBuffer(count: batch * outputShape.count)
+        }
         capacity = batch
     }
 
@@ -217,13 +228,9 @@ public final class Conv2d: ReLUFusable {
         let positions = outputShape.height * outputShape.width, k = patch
         let n = inputShape.count, c = inChannels, cs = channelStride, taps = kernel * kernel
         var dy = dy
-        // The one-channel kernels mask dy by y as they read it: always for the weight gradient,
-        // and for the input gradient when each position has one vector of outputs (16). With
-        // more (the 5x5 -> 32 layer of cnn-large, whose 12.8 MB of y and dy stream from memory)
-        // the separate masking pass measured faster: 7.8% of a PGD-10 step against 9.4%.
-        let masksInKernel = appliesReLU && padsInput && (dx == nil || outChannels <= 16)
-        let reluOutput: UnsafePointer<Float>? = masksInKernel ? y : nil
-        if appliesReLU && !masksInKernel {
+        let maskedByKernels = masksInKernel(inputGradient: dx != nil)
+        let reluOutput: UnsafePointer<Float>? = maskedByKernels ? y : nil
+        if appliesReLU && !maskedByKernels {
             // dy is dL/d(ReLU output): masked with y > 0 first.
             reserve(batch: batch)
             ReLU.mask(dy, by: y, into: masked!.pointer, rows: 1, width: batch * outputShape.count)
@@ -231,18 +238,18 @@ public final class Conv2d: ReLUFusable {
         }
         if parameterGradients && directWeightGradient {
             GEMMCounter.flops &+= 2 &* batch &* positions &* outChannels &* k
-            tapOffset.withUnsafeBufferPointer { offsets in
-                if c == 1 {   // W′ is W: straight into dW
-                    reserve(batch: batch)
-                    pad(x, batch: batch)
-                    dtk_conv1_backward_weight(padded!.pointer, paddedHeight, paddedWidth, batch, outputShape.height,
-                                              outputShape.width, kernel, stride, dy, reluOutput, outChannels, dw, db)
-                } else {
-                    dwPermuted.zero()
+            if c == 1 {   // W′ is W: straight into dW
+                reserve(batch: batch)
+                pad(x, batch: batch)
+                dtk_conv1_backward_weight(padded!.pointer, paddedHeight, paddedWidth, batch, outputShape.height,
+                                          outputShape.width, kernel, stride, dy, reluOutput, outChannels, dw, db)
+            } else {
+                dwPermuted.zero()
+                tapOffset.withUnsafeBufferPointer { offsets in
                     dtk_conv_backward_weight(x, n, batch, offsets.baseAddress, positions, taps, c, dy, outChannels,
                                              dwPermuted.pointer, db)
-                    addPermutedWeightGradient()
                 }
+                addPermutedWeightGradient()
             }
         }
         if let dx {
